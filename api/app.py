@@ -1,0 +1,144 @@
+"""The composition root: `create_app(settings)` wires everything in one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import AsyncMongoClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.background import TaskGroup, every
+from api.graphql_view import GraphQLView
+from api.limits import BodyLimit
+from api.settings import Settings
+from domain.changes import lapse_due_holds, resume_pending
+from domain.services import Policy, Services
+from realtime.hub import Hub
+from realtime.publisher import RealtimePublisher
+from resolvers.schema import Limits, build_schema
+from store.coupons import MongoCouponStore
+from store.courses import MongoCourseStore
+from store.database import Collections, Doc, connect, ensure_indexes
+from store.enrollments import MongoEnrollmentStore
+from store.jobs import MongoJobQueue
+
+log = logging.getLogger(__name__)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opened; filled at startup, read by every request."""
+
+    mongo: AsyncMongoClient[Doc]
+    collections: Collections
+    hub: Hub
+    services: Services
+
+
+class App(Starlette):
+    runtime: Runtime
+
+
+def build_services(settings: Settings, collections: Collections, hub: Hub) -> Services:
+    return Services(
+        courses=MongoCourseStore(collections),
+        coupons=MongoCouponStore(collections),
+        enrollments=MongoEnrollmentStore(collections),
+        publisher=RealtimePublisher(hub),
+        jobs=MongoJobQueue(collections),
+        clock=SystemClock(),
+        policy=Policy(
+            coupon_hold=timedelta(seconds=settings.coupon_hold_seconds),
+            checkout_url=f"{settings.base_url}/sandbox/checkout",
+        ),
+    )
+
+
+def create_app(settings: Settings) -> App:
+    if settings.mongodb_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL resolved")
+    mongodb_url, redis_url = settings.mongodb_url, settings.redis_url
+    limits = Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        introspection=not settings.production,
+        suggestions=not settings.production,
+    )
+    schema = build_schema(limits)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        settings.warn_about_development_secrets()
+        mongo = connect(mongodb_url)
+        collections = Collections.of(mongo, settings.mongodb_db)
+        await ensure_indexes(collections)
+        hub = Hub(redis_url)
+        await hub.start()
+        services = build_services(settings, collections, hub)
+        app.runtime = Runtime(mongo, collections, hub, services)
+        tasks = TaskGroup()
+        tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
+        tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
+        try:
+            yield
+        finally:
+            await tasks.stop()
+            await hub.stop()
+            await mongo.close()
+
+    view = GraphQLView(
+        schema,
+        lambda: app.runtime.services,
+        auth_secret=settings.auth_secret,
+        graphiql=settings.graphiql_enabled,
+        max_page_size=settings.max_page_size,
+        allowed_origins=settings.allowed_origins,
+        connection_init_timeout=settings.connection_init_timeout_seconds,
+    )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = {"mongodb": await _ping_mongo(app.runtime.mongo), "redis": _hub_state(app.runtime.hub)}
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    app = App(
+        routes=[
+            Route("/graphql", BodyLimit(view, settings.max_body_bytes), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    return app
+
+
+async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
+    try:
+        async with asyncio.timeout(2):
+            await client.admin.command("ping")
+    except Exception as error:
+        return type(error).__name__
+    return "ok"
+
+
+def _hub_state(hub: Hub) -> str:
+    return "ok" if hub.healthy else "unreachable"

@@ -1,0 +1,106 @@
+"""`enrollwire serve | token | seed-demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from api.auth import issue_token
+from api.settings import Settings
+from domain.viewer import Role
+
+
+def _resolve_servers(settings: Settings) -> Settings:
+    """Starts the embedded store and Redis for whatever URL is not configured."""
+    from api.embedded import start_mongo, start_redis
+
+    updates: dict[str, str] = {}
+    data = Path(settings.data_dir)
+    if settings.mongodb_url is None:
+        mongo = start_mongo(data / "mongo")
+        updates["mongodb_url"] = mongo.url
+        print(f"embedded MongoDB-compatible store (SecantusDB): {mongo.url}  data: {data / 'mongo'}")
+    if settings.redis_url is None:
+        redis = start_redis(data / "redis")
+        updates["redis_url"] = redis.url
+        print(f"embedded Redis: {redis.url}")
+    return settings.model_copy(update=updates) if updates else settings
+
+
+async def _seed(settings: Settings) -> None:
+    from api.app import build_services
+    from api.demo import seed_demo
+    from realtime.hub import Hub
+    from store.database import Collections, connect, ensure_indexes
+
+    assert settings.mongodb_url is not None and settings.redis_url is not None
+    mongo = connect(settings.mongodb_url)
+    try:
+        collections = Collections.of(mongo, settings.mongodb_db)
+        await ensure_indexes(collections)
+        await seed_demo(build_services(settings, collections, Hub(settings.redis_url)))
+    finally:
+        await mongo.close()
+
+
+def _print_welcome(settings: Settings) -> None:
+    from api.demo import DEMO_ADMIN, DEMO_STUDENT
+
+    day = 24 * 3600
+    student = issue_token(settings.auth_secret, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
+    admin = issue_token(settings.auth_secret, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
+    print(f"\nGraphiQL:      {settings.base_url}/graphql")
+    print(f"student token: {student}")
+    print(f"admin token:   {admin}\n")
+
+
+def serve(settings: Settings, seed: bool) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _resolve_servers(settings)
+    if seed:
+        asyncio.run(_seed(settings))
+        _print_welcome(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+        log_level="info",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="enrollwire")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="serve the API (embedded servers when no URLs are set)")
+    run.add_argument("--seed-demo", action="store_true", help="seed demo data and print tokens first")
+    token = commands.add_parser("token", help="print a signed token for development and tests")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", choices=[r.value for r in Role], required=True)
+    token.add_argument("--ttl", type=int, default=3600)
+    token.add_argument("--email")
+    commands.add_parser("seed-demo", help="insert the demo courses and coupon (idempotent)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if args.command == "token":
+        print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))
+    elif args.command == "serve":
+        serve(settings, args.seed_demo)
+    elif args.command == "seed-demo":
+        asyncio.run(_seed(_resolve_servers(settings)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Configuration from ENROLLWIRE_* environment variables: one object, loaded once by the caller."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+DEV_AUTH_SECRET = "enrollwire-development-auth-secret-change-me"
+DEV_WEBHOOK_SECRET = "enrollwire-development-webhook-secret-change-me"
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENROLLWIRE_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # how clients reach us; defaults to http://host:port
+
+    mongodb_url: str | None = None
+    mongodb_db: str = "enrollwire"
+    redis_url: str | None = None
+    data_dir: str = ".enrollwire"
+
+    auth_secret: str = DEV_AUTH_SECRET
+    webhook_secret: str = DEV_WEBHOOK_SECRET
+
+    coupon_hold_seconds: float = Field(default=900, gt=0)
+    lms_url: str | None = None
+    notify_url: str | None = None
+    job_max_attempts: int = Field(default=6, ge=1)
+    job_backoff_base_seconds: float = Field(default=2, ge=0)
+    job_backoff_cap_seconds: float = Field(default=300, ge=0)
+    job_workers: int = Field(default=2, ge=0)
+
+    max_depth: int = Field(default=10, ge=1)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_page_size: int = Field(default=100, ge=1)
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    graphiql: bool | None = None
+    sandbox: bool | None = None
+    connection_init_timeout_seconds: float = Field(default=3, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_origins(cls, data: dict[str, object]) -> dict[str, object]:
+        origins = data.get("allowed_origins")
+        if isinstance(origins, str):
+            data["allowed_origins"] = [o.strip().rstrip("/") for o in origins.split(",") if o.strip()]
+        return data
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.production:
+            for name, value, dev in (
+                ("ENROLLWIRE_AUTH_SECRET", self.auth_secret, DEV_AUTH_SECRET),
+                ("ENROLLWIRE_WEBHOOK_SECRET", self.webhook_secret, DEV_WEBHOOK_SECRET),
+            ):
+                if value == dev or len(value) < MIN_SECRET_LENGTH:
+                    raise ValueError(f"{name} must be set to a secret of {MIN_SECRET_LENGTH}+ characters")
+            if not self.mongodb_url or not self.redis_url:
+                raise ValueError("production needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        return self.sandbox if self.sandbox is not None else not self.production
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def warn_about_development_secrets(self) -> None:
+        for name, value, dev in (
+            ("ENROLLWIRE_AUTH_SECRET", self.auth_secret, DEV_AUTH_SECRET),
+            ("ENROLLWIRE_WEBHOOK_SECRET", self.webhook_secret, DEV_WEBHOOK_SECRET),
+        ):
+            if value == dev:
+                log.warning(
+                    "!!! %s is not set: using the PUBLIC development secret. "
+                    "Anyone can forge tokens or webhooks. Never run like this in production. !!!",
+                    name,
+                )

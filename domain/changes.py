@@ -1,0 +1,81 @@
+"""The one place every enrollment change passes through after its write succeeded.
+
+It publishes the change and then does the follow-up work the write recorded in the
+enrollment's outbox (`pending`): settling the coupon hold and enqueuing the jobs that
+approval needs. Each follow-up is idempotent and clears its outbox entry only when done,
+so a crash in between is repaired by `resume_pending` on the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from domain.enrollment import Effect, Enrollment, EnrollmentStatus, HoldState
+from domain.events import EnrollmentChange, EventType
+from domain.services import Services
+
+log = logging.getLogger(__name__)
+
+# An outbox entry younger than this is still being handled by the request that wrote it.
+PENDING_GRACE = timedelta(seconds=30)
+
+
+async def record_change(
+    services: Services,
+    enrollment: Enrollment,
+    event: EventType,
+    previous_status: EnrollmentStatus | None,
+) -> None:
+    change = EnrollmentChange(event, enrollment, previous_status, services.clock.now())
+    await services.publisher.publish(change)
+    await settle_effects(services, enrollment)
+
+
+async def settle_effects(services: Services, enrollment: Enrollment) -> None:
+    if Effect.COUPON in enrollment.pending:
+        await _settle_coupon(services, enrollment)
+        await services.enrollments.clear_pending(enrollment.id, Effect.COUPON)
+    if Effect.JOBS in enrollment.pending:
+        await services.jobs.enqueue_for_approval(enrollment)
+        await services.enrollments.clear_pending(enrollment.id, Effect.JOBS)
+
+
+async def _settle_coupon(services: Services, enrollment: Enrollment) -> None:
+    coupon = enrollment.coupon
+    if coupon is None:
+        return
+    store = services.coupons
+    if coupon.state is HoldState.REDEEMED:
+        await store.redeem_hold(coupon.code, enrollment.id, enrollment.user_id)
+    elif coupon.state is HoldState.RELEASED:
+        await store.release_hold(coupon.code, enrollment.id, lapsed=False)
+    elif coupon.state is HoldState.LAPSED:
+        await store.release_hold(coupon.code, enrollment.id, lapsed=True)
+    elif coupon.expires_at is None:
+        # A hold that waits for an admin must not lapse on the coupon document either.
+        await store.pin_hold(coupon.code, enrollment.id)
+
+
+async def lapse_due_holds(services: Services, limit: int = 100) -> int:
+    """Take the discount away from enrollments whose coupon hold ran out while unpaid."""
+    now = services.clock.now()
+    lapsed = 0
+    for enrollment_id in await services.enrollments.due_lapses(now, limit):
+        enrollment = await services.enrollments.lapse_hold(enrollment_id, now)
+        if enrollment is not None:
+            lapsed += 1
+            await record_change(services, enrollment, EventType.STATUS_CHANGED, enrollment.status)
+    return lapsed
+
+
+async def resume_pending(services: Services, limit: int = 100) -> int:
+    """Finish follow-up work a crashed process left in an outbox."""
+    stuck = await services.enrollments.with_pending_effects(PENDING_GRACE, limit)
+    for enrollment in stuck:
+        log.warning(
+            "resuming follow-up work",
+            extra={"enrollment_id": enrollment.id, "pending": sorted(enrollment.pending)},
+        )
+        await settle_effects(services, enrollment)
+    return len(stuck)

@@ -1,0 +1,40 @@
+"""Courses and the rules for creating one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from domain.errors import DomainError, ErrorCode
+from domain.money import Money
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_TITLE_LENGTH = 200
+MAX_PRICE = 100_000_000_00  # a hundred million in major units: anything above is a typo
+
+
+@dataclass(frozen=True)
+class Course:
+    id: str
+    title: str
+    price: Money
+    published: bool
+
+
+def validate_new_course(
+    course_id: str | None, title: str, price: int, currency: str, published: bool, new_id: str
+) -> Course:
+    cid = new_id if course_id is None else course_id.strip()
+    if not _ID.match(cid):
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "id must be 1-64 letters, digits, _ . -", "id")
+    clean_title = title.strip()
+    if not clean_title or len(clean_title) > MAX_TITLE_LENGTH:
+        raise DomainError.of(
+            ErrorCode.VALIDATION_FAILED, f"title must be 1-{MAX_TITLE_LENGTH} characters", "title"
+        )
+    if not 0 <= price <= MAX_PRICE:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "price must be 0 or more", "price")
+    if not _CURRENCY.match(currency):
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "currency must be a 3-letter ISO code", "currency")
+    return Course(cid, clean_title, Money(price, currency), published)

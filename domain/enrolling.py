@@ -1,0 +1,163 @@
+"""A student enrolls, or tries paying again."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.changes import record_change
+from domain.coupon import Coupon, normalize_code
+from domain.course import Course
+from domain.enrollment import (
+    Action,
+    Effect,
+    Enrollment,
+    EnrollmentStatus,
+    PaymentMethod,
+    initial_status,
+)
+from domain.errors import DomainError, ErrorCode, forbidden
+from domain.events import EventType
+from domain.ports import NewEnrollment, TransitionExtras
+from domain.services import Services
+from domain.viewer import Viewer
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    reference: str
+    redirect_url: str | None
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    enrollment: Enrollment
+    payment: PaymentSession | None = None
+
+
+def new_reference() -> str:
+    return "pay_" + secrets.token_urlsafe(18)
+
+
+def payment_session(services: Services, enrollment: Enrollment) -> PaymentSession | None:
+    reference = enrollment.payment_reference
+    if reference is None:
+        return None
+    redirect = None
+    if enrollment.payment_method is PaymentMethod.CARD:
+        redirect = f"{services.policy.checkout_url}?reference={reference}"
+    return PaymentSession(reference, redirect)
+
+
+async def enroll(
+    services: Services,
+    viewer: Viewer,
+    course_id: str,
+    method: PaymentMethod,
+    coupon_code: str | None,
+) -> EnrollOutcome:
+    course = await services.courses.get_course(course_id)
+    if course is None or not course.published:
+        raise DomainError.of(ErrorCode.COURSE_NOT_FOUND, "no such course", "courseId")
+    existing = await services.enrollments.active_for(viewer.user_id, course_id)
+    if existing is not None:
+        raise AlreadyEnrolled(existing)
+
+    now = services.clock.now()
+    enrollment_id = services.enrollments.new_id()
+    code = normalize_code(coupon_code) if coupon_code else None
+    coupon = None
+    if code is not None:
+        coupon = await _reserve(services, code, enrollment_id, viewer.user_id, now)
+    draft = await _draft(services, viewer, course, method, enrollment_id, coupon, now)
+    created = await services.enrollments.insert(draft)
+    if created is None:
+        if coupon is not None:
+            await services.coupons.release_hold(coupon.code, enrollment_id, lapsed=False)
+        existing = await services.enrollments.active_for(viewer.user_id, course_id)
+        if existing is None:  # the other enrollment ended in between: the caller may try again
+            raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "an enrollment was just changed")
+        raise AlreadyEnrolled(existing)
+    await record_change(services, created, EventType.CREATED, None)
+    return EnrollOutcome(created, payment_session(services, created))
+
+
+class AlreadyEnrolled(DomainError):
+    def __init__(self, existing: Enrollment) -> None:
+        super().__init__(DomainError.of(ErrorCode.ALREADY_ENROLLED, "already enrolled in this course").error)
+        self.existing = existing
+
+
+async def _reserve(services: Services, code: str, enrollment_id: str, user_id: str, now: datetime) -> Coupon:
+    expires_at = now + services.policy.coupon_hold
+    coupon = await services.coupons.reserve(code, enrollment_id, user_id, now, expires_at)
+    if coupon is not None:
+        return coupon
+    # The reservation's filter refused; read once to say why (the decision is already made).
+    current = await services.coupons.get_coupon(code, now)
+    if current is None:
+        raise DomainError.of(ErrorCode.COUPON_NOT_FOUND, "no such coupon", "couponCode")
+    if current.expires_at is not None and current.expires_at <= now:
+        raise DomainError.of(ErrorCode.COUPON_EXPIRED, "this coupon has expired", "couponCode")
+    if await services.coupons.user_holds_or_redeemed(code, user_id, now):
+        raise DomainError.of(ErrorCode.COUPON_ALREADY_USED, "you have already used this coupon", "couponCode")
+    raise DomainError.of(ErrorCode.COUPON_EXHAUSTED, "this coupon is used up", "couponCode")
+
+
+async def _draft(
+    services: Services,
+    viewer: Viewer,
+    course: Course,
+    method: PaymentMethod,
+    enrollment_id: str,
+    coupon: Coupon | None,
+    now: datetime,
+) -> NewEnrollment:
+    discount = coupon.discount_on(course.price) if coupon is not None else 0
+    amount_due = course.price.minus(discount)
+    status = initial_status(method, amount_due)
+    pending: set[Effect] = set()
+    hold_expires_at = None
+    if coupon is not None:
+        pending.add(Effect.COUPON)
+        if status is EnrollmentStatus.PENDING_PAYMENT:
+            hold_expires_at = now + services.policy.coupon_hold
+    if status is EnrollmentStatus.APPROVED:
+        pending.add(Effect.JOBS)
+    previous = await services.enrollments.latest_version(viewer.user_id, course.id)
+    return NewEnrollment(
+        id=enrollment_id,
+        user_id=viewer.user_id,
+        email=viewer.email,
+        course_id=course.id,
+        status=status,
+        payment_method=method,
+        full_price=course.price,
+        amount_due=amount_due,
+        coupon_code=coupon.code if coupon is not None else None,
+        coupon_discount=discount,
+        hold_expires_at=hold_expires_at,
+        payment_reference=new_reference() if amount_due.amount > 0 else None,
+        version=previous + 1,
+        pending=frozenset(pending),
+    )
+
+
+async def retry_payment(services: Services, viewer: Viewer, enrollment_id: str) -> EnrollOutcome:
+    current = await services.enrollments.get(enrollment_id)
+    if current is None:
+        raise DomainError.of(ErrorCode.ENROLLMENT_NOT_FOUND, "no such enrollment", "enrollmentId")
+    if current.user_id != viewer.user_id:
+        raise forbidden("only the student who enrolled may retry the payment")
+    extras = TransitionExtras(new_reference=new_reference())
+    now = services.clock.now()
+    changed = await services.enrollments.apply_transition(
+        enrollment_id, Action.RETRY_PAYMENT, extras, now=now
+    )
+    if changed is None:
+        raise DomainError.of(
+            ErrorCode.INVALID_TRANSITION, "only a failed payment can be retried", "enrollmentId"
+        )
+    await record_change(services, changed, EventType.STATUS_CHANGED, changed.previous_status)
+    return EnrollOutcome(changed, payment_session(services, changed))

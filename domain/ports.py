@@ -1,0 +1,100 @@
+"""What the use cases need from the outside world, as Protocols; adapters live elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from domain.coupon import Coupon, NewCoupon
+from domain.course import Course
+from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
+from domain.events import EnrollmentChange
+from domain.money import Money
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    id: str
+    user_id: str
+    email: str | None
+    course_id: str
+    status: EnrollmentStatus
+    payment_method: PaymentMethod
+    full_price: Money
+    amount_due: Money
+    coupon_code: str | None
+    coupon_discount: int
+    hold_expires_at: datetime | None
+    payment_reference: str | None
+    version: int
+    pending: frozenset[Effect]
+
+
+@dataclass(frozen=True)
+class TransitionExtras:
+    approved_by: str | None = None
+    rejection_reason: str | None = None
+    new_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Enrollment]
+    has_next: bool
+    total: int
+    cursors: list[str]
+
+
+class CourseStore(Protocol):
+    async def get_course(self, course_id: str) -> Course | None: ...
+    async def get_courses(self, course_ids: Sequence[str]) -> dict[str, Course]: ...
+    async def list_published(self) -> list[Course]: ...
+    async def insert_course(self, course: Course) -> bool: ...
+
+
+class CouponStore(Protocol):
+    async def insert_coupon(self, coupon: NewCoupon) -> bool: ...
+    async def get_coupon(self, code: str, now: datetime) -> Coupon | None: ...
+    async def reserve(
+        self, code: str, enrollment_id: str, user_id: str, now: datetime, expires_at: datetime
+    ) -> Coupon | None: ...
+    async def user_holds_or_redeemed(self, code: str, user_id: str, now: datetime) -> bool: ...
+    async def pin_hold(self, code: str, enrollment_id: str) -> bool: ...
+    async def redeem_hold(self, code: str, enrollment_id: str, user_id: str) -> bool: ...
+    async def release_hold(self, code: str, enrollment_id: str, *, lapsed: bool) -> bool: ...
+
+
+class EnrollmentStore(Protocol):
+    def new_id(self) -> str: ...
+    async def insert(self, draft: NewEnrollment) -> Enrollment | None: ...
+    async def get(self, enrollment_id: str) -> Enrollment | None: ...
+    async def active_for(self, user_id: str, course_id: str) -> Enrollment | None: ...
+    async def latest_version(self, user_id: str, course_id: str) -> int: ...
+    async def for_user(self, user_id: str, course_ids: Sequence[str] | None = None) -> list[Enrollment]: ...
+    async def apply_transition(
+        self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
+    ) -> Enrollment | None: ...
+    async def lapse_hold(self, enrollment_id: str, now: datetime) -> Enrollment | None: ...
+    async def due_lapses(self, now: datetime, limit: int) -> list[str]: ...
+    async def with_pending_effects(self, grace: timedelta, limit: int) -> list[Enrollment]: ...
+    async def clear_pending(self, enrollment_id: str, effect: Effect) -> None: ...
+    async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
+    async def page(
+        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
+    ) -> Page: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, change: EnrollmentChange) -> None:
+        """Best effort: logs and counts failures, never raises."""
+
+
+class JobQueue(Protocol):
+    async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
+        """Idempotent: the jobs' ids derive from the enrollment."""

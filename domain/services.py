@@ -1,0 +1,26 @@
+"""The collaborators every use case receives, bundled once at the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from domain.ports import Clock, CouponStore, CourseStore, EnrollmentStore, EventPublisher, JobQueue
+
+
+@dataclass(frozen=True)
+class Policy:
+    coupon_hold: timedelta = timedelta(seconds=900)
+    checkout_url: str = "http://127.0.0.1:8000/sandbox/checkout"
+    max_bulk: int = 100
+
+
+@dataclass(frozen=True)
+class Services:
+    courses: CourseStore
+    coupons: CouponStore
+    enrollments: EnrollmentStore
+    publisher: EventPublisher
+    jobs: JobQueue
+    clock: Clock
+    policy: Policy

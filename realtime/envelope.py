@@ -1,0 +1,121 @@
+"""The event envelope: one JSON document per change, serialized once and shared by every subscriber."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.enrollment import (
+    Access,
+    AccessStatus,
+    CouponUse,
+    Enrollment,
+    EnrollmentStatus,
+    HoldState,
+    PaymentMethod,
+)
+from domain.events import EnrollmentChange, EventType
+from domain.money import Money
+
+ENVELOPE_VERSION = 1
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _snapshot(e: Enrollment) -> dict[str, Any]:
+    coupon = e.coupon
+    return {
+        "id": e.id,
+        "userId": e.user_id,
+        "courseId": e.course_id,
+        "status": e.status.value,
+        "previousStatus": None if e.previous_status is None else e.previous_status.value,
+        "paymentMethod": e.payment_method.value,
+        "currency": e.full_price.currency,
+        "fullPrice": e.full_price.amount,
+        "amountDue": e.amount_due.amount,
+        "amountPaid": e.amount_paid.amount,
+        "coupon": None
+        if coupon is None
+        else [coupon.code, coupon.state.value, coupon.discount, _iso(coupon.expires_at)],
+        "paymentReference": e.payment_reference,
+        "rejectionReason": e.rejection_reason,
+        "approvedBy": e.approved_by,
+        "version": e.version,
+        "createdAt": _iso(e.created_at),
+        "updatedAt": _iso(e.updated_at),
+        "access": [e.access.status.value, e.access.attempts, e.access.last_error, _iso(e.access.updated_at)],
+        "email": e.email,
+    }
+
+
+def _enrollment(d: dict[str, Any]) -> Enrollment:
+    currency = d["currency"]
+    coupon = d["coupon"]
+    access = d["access"]
+    created, updated = _time(d["createdAt"]), _time(d["updatedAt"])
+    assert created is not None and updated is not None
+    return Enrollment(
+        id=d["id"],
+        user_id=d["userId"],
+        course_id=d["courseId"],
+        status=EnrollmentStatus(d["status"]),
+        payment_method=PaymentMethod(d["paymentMethod"]),
+        full_price=Money(d["fullPrice"], currency),
+        amount_due=Money(d["amountDue"], currency),
+        amount_paid=Money(d["amountPaid"], currency),
+        coupon=None
+        if coupon is None
+        else CouponUse(coupon[0], HoldState(coupon[1]), coupon[2], _time(coupon[3])),
+        payment_reference=d["paymentReference"],
+        rejection_reason=d["rejectionReason"],
+        approved_by=d["approvedBy"],
+        version=d["version"],
+        created_at=created,
+        updated_at=updated,
+        access=Access(AccessStatus(access[0]), access[1], access[2], _time(access[3])),
+        email=d["email"],
+        previous_status=None if d["previousStatus"] is None else EnrollmentStatus(d["previousStatus"]),
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    change: EnrollmentChange
+
+    def encode(self) -> bytes:
+        c = self.change
+        return json.dumps(
+            {
+                "v": ENVELOPE_VERSION,
+                "type": c.type.value,
+                "previousStatus": None if c.previous_status is None else c.previous_status.value,
+                "at": _iso(c.at),
+                "version": c.enrollment.version,
+                "enrollment": _snapshot(c.enrollment),
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Envelope:
+        d = json.loads(payload)
+        at = _time(d["at"])
+        assert at is not None
+        previous = d["previousStatus"]
+        return cls(
+            EnrollmentChange(
+                EventType(d["type"]),
+                _enrollment(d["enrollment"]),
+                None if previous is None else EnrollmentStatus(previous),
+                at,
+            )
+        )

@@ -1,0 +1,27 @@
+"""Per-request batching: one round trip per kind of thing, however many cards a page shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from domain.course import Course
+from domain.enrollment import Enrollment
+from domain.services import Services
+
+
+class Loaders:
+    def __init__(self, services: Services) -> None:
+        self.course = DataLoader[str, Course | None](self._load_courses)
+        self._services = services
+
+    async def _load_courses(self, ids: Sequence[str]) -> list[Course | None]:
+        found = await self._services.courses.get_courses(ids)
+        return [found.get(i) for i in ids]
+
+    async def enrollments_of(self, user_id: str, course_ids: Sequence[str]) -> dict[str, list[Enrollment]]:
+        by_course: dict[str, list[Enrollment]] = {cid: [] for cid in course_ids}
+        for enrollment in await self._services.enrollments.for_user(user_id, course_ids):
+            by_course.setdefault(enrollment.course_id, []).append(enrollment)
+        return by_course

@@ -1,0 +1,196 @@
+"""Mutation fields: unpack input, call one use case, map its outcome. No rules here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import TypeVar
+
+import strawberry
+
+from domain import catalogue, deciding, enrolling
+from domain.enrollment import Enrollment as DomainEnrollment
+from domain.enrollment import PaymentMethod
+from domain.errors import AuthError, DomainError
+from domain.errors import UserError as DomainUserError
+from resolvers.context import Info
+from resolvers.permissions import AdminOnly, SignedIn, auth_failure, require_admin, require_viewer
+from resolvers.types import Coupon, Course, CourseCard, Enrollment, PaymentSession, UserError
+
+T = TypeVar("T")
+
+
+@strawberry.input
+class EnrollInput:
+    course_id: strawberry.ID
+    payment_method: PaymentMethod
+    coupon_code: str | None = None
+
+
+@strawberry.input
+class CreateCourseInput:
+    id: strawberry.ID | None = None
+    title: str
+    price: int
+    currency: str = "ZAR"
+    published: bool = True
+
+
+@strawberry.input
+class CreateCouponInput:
+    code: str
+    percent_off: int | None = None
+    amount_off: int | None = None
+    max_redemptions: int
+    expires_at: datetime | None = None
+
+
+@strawberry.type
+class EnrollmentPayload:
+    enrollment: Enrollment | None = None
+    card: CourseCard | None = None
+    payment: PaymentSession | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BulkApprovePayload:
+    approved: list[Enrollment]
+    errors: list[UserError]
+
+
+@strawberry.type
+class CoursePayload:
+    course: Course | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CouponPayload:
+    coupon: Coupon | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _attempt(call: Awaitable[T]) -> T | DomainUserError:
+    """The use case's value, or its expected failure as a value; auth failures become GraphQL errors."""
+    try:
+        return await call
+    except DomainError as failure:
+        return failure.error
+    except AuthError as denied:
+        raise auth_failure(denied) from None
+
+
+async def _enrollment_payload(
+    info: Info,
+    enrollment: DomainEnrollment,
+    payment: enrolling.PaymentSession | None = None,
+    errors: list[UserError] | None = None,
+) -> EnrollmentPayload:
+    course = await info.context.loaders.course.load(enrollment.course_id)
+    card = None if course is None else CourseCard.of(course, True, enrollment)
+    session = (
+        None
+        if payment is None
+        else PaymentSession(reference=payment.reference, redirect_url=payment.redirect_url)
+    )
+    return EnrollmentPayload(
+        enrollment=Enrollment(model=enrollment), card=card, payment=session, errors=errors or []
+    )
+
+
+async def _decided(info: Info, result: DomainEnrollment | DomainUserError) -> EnrollmentPayload:
+    if isinstance(result, DomainUserError):
+        return EnrollmentPayload(errors=[UserError.of(result)])
+    return await _enrollment_payload(info, result)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(permission_classes=[SignedIn])
+    async def enroll(self, info: Info, input: EnrollInput) -> EnrollmentPayload:
+        viewer = require_viewer(info)
+        services = info.context.services
+        try:
+            outcome = await enrolling.enroll(
+                services, viewer, str(input.course_id), input.payment_method, input.coupon_code
+            )
+        except enrolling.AlreadyEnrolled as already:
+            return await _enrollment_payload(
+                info,
+                already.existing,
+                enrolling.payment_session(services, already.existing),
+                [UserError.of(already.error)],
+            )
+        except DomainError as failure:
+            return EnrollmentPayload(errors=[UserError.of(failure.error)])
+        return await _enrollment_payload(info, outcome.enrollment, outcome.payment)
+
+    @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")
+    async def retry_payment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        result = await _attempt(
+            enrolling.retry_payment(info.context.services, require_viewer(info), str(enrollment_id))
+        )
+        if isinstance(result, DomainUserError):
+            return EnrollmentPayload(errors=[UserError.of(result)])
+        return await _enrollment_payload(info, result.enrollment, result.payment)
+
+    @strawberry.mutation(permission_classes=[SignedIn])
+    async def cancel_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        call = deciding.cancel(info.context.services, require_viewer(info), str(enrollment_id))
+        return await _decided(info, await _attempt(call))
+
+    @strawberry.mutation(permission_classes=[AdminOnly])
+    async def approve_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        call = deciding.approve(info.context.services, require_admin(info), str(enrollment_id))
+        return await _decided(info, await _attempt(call))
+
+    @strawberry.mutation(permission_classes=[AdminOnly])
+    async def reject_enrollment(
+        self, info: Info, enrollment_id: strawberry.ID, reason: str
+    ) -> EnrollmentPayload:
+        call = deciding.reject(info.context.services, require_admin(info), str(enrollment_id), reason)
+        return await _decided(info, await _attempt(call))
+
+    @strawberry.mutation(permission_classes=[AdminOnly], description="At most 100 ids.")
+    async def bulk_approve_enrollments(
+        self, info: Info, enrollment_ids: list[strawberry.ID]
+    ) -> BulkApprovePayload:
+        call = deciding.bulk_approve(
+            info.context.services, require_admin(info), [str(i) for i in enrollment_ids]
+        )
+        result = await _attempt(call)
+        if isinstance(result, DomainUserError):
+            return BulkApprovePayload(approved=[], errors=[UserError.of(result)])
+        return BulkApprovePayload(
+            approved=[Enrollment(model=e) for e in result.approved],
+            errors=[UserError.of(e) for e in result.errors],
+        )
+
+    @strawberry.mutation(permission_classes=[AdminOnly])
+    async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
+        services = info.context.services
+        new_id = services.enrollments.new_id()
+        course_id = None if input.id is None else str(input.id)
+        call = catalogue.create_course(
+            services, course_id, input.title, input.price, input.currency, input.published, new_id
+        )
+        result = await _attempt(call)
+        if isinstance(result, DomainUserError):
+            return CoursePayload(errors=[UserError.of(result)])
+        return CoursePayload(course=Course.of(result))
+
+    @strawberry.mutation(permission_classes=[AdminOnly])
+    async def create_coupon(self, info: Info, input: CreateCouponInput) -> CouponPayload:
+        call = catalogue.create_coupon(
+            info.context.services,
+            input.code,
+            input.percent_off,
+            input.amount_off,
+            input.max_redemptions,
+            input.expires_at,
+        )
+        result = await _attempt(call)
+        if isinstance(result, DomainUserError):
+            return CouponPayload(errors=[UserError.of(result)])
+        return CouponPayload(coupon=Coupon.of(result))

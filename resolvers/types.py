@@ -1,0 +1,221 @@
+"""GraphQL object types: thin views over domain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import card as card_rules
+from domain.card import CardAction
+from domain.coupon import Coupon as DomainCoupon
+from domain.course import Course as DomainCourse
+from domain.enrollment import AccessStatus, EnrollmentStatus, PaymentMethod
+from domain.enrollment import Enrollment as DomainEnrollment
+from domain.errors import ErrorCode
+from domain.errors import UserError as DomainUserError
+from domain.money import Money as DomainMoney
+from resolvers import enums  # noqa: F401  (registers the enums)
+from resolvers.context import Info
+from resolvers.permissions import require_admin
+
+
+@strawberry.type
+class Money:
+    amount: int
+    currency: str
+
+    @classmethod
+    def of(cls, money: DomainMoney) -> Money:
+        return cls(amount=money.amount, currency=money.currency)
+
+
+@strawberry.type
+class Course:
+    id: strawberry.ID
+    title: str
+    price: Money
+    published: bool
+
+    @classmethod
+    def of(cls, course: DomainCourse) -> Course:
+        return cls(
+            id=strawberry.ID(course.id),
+            title=course.title,
+            price=Money.of(course.price),
+            published=course.published,
+        )
+
+
+@strawberry.type
+class AccessProvisioning:
+    status: AccessStatus
+    attempts: int
+    last_error: str | None
+    updated_at: datetime | None
+
+
+@strawberry.type
+class WebhookDelivery:
+    event_id: str
+    type: str
+    outcome: str
+    amount: int | None
+    received_at: datetime
+
+
+@strawberry.type
+class Enrollment:
+    model: strawberry.Private[DomainEnrollment]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.model.id)
+
+    @strawberry.field
+    def course_id(self) -> strawberry.ID:
+        return strawberry.ID(self.model.course_id)
+
+    @strawberry.field
+    async def course(self, info: Info) -> Course:
+        course = await info.context.loaders.course.load(self.model.course_id)
+        if course is None:  # courses are never deleted; a missing one is a data fault
+            raise LookupError(f"course {self.model.course_id} missing")
+        return Course.of(course)
+
+    @strawberry.field
+    def user_id(self) -> strawberry.ID:
+        return strawberry.ID(self.model.user_id)
+
+    @strawberry.field
+    def status(self) -> EnrollmentStatus:
+        return self.model.status
+
+    @strawberry.field
+    def payment_method(self) -> PaymentMethod:
+        return self.model.payment_method
+
+    @strawberry.field
+    def amount_due(self) -> Money:
+        return Money.of(self.model.amount_due)
+
+    @strawberry.field
+    def amount_paid(self) -> Money:
+        return Money.of(self.model.amount_paid)
+
+    @strawberry.field
+    def coupon_code(self) -> str | None:
+        return None if self.model.coupon is None else self.model.coupon.code
+
+    @strawberry.field
+    def payment_reference(self) -> str | None:
+        return self.model.payment_reference
+
+    @strawberry.field
+    def rejection_reason(self) -> str | None:
+        return self.model.rejection_reason
+
+    @strawberry.field
+    def approved_by(self) -> strawberry.ID | None:
+        approved_by = self.model.approved_by
+        return None if approved_by is None else strawberry.ID(approved_by)
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.model.version
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.model.updated_at
+
+    @strawberry.field
+    def access(self) -> AccessProvisioning:
+        a = self.model.access
+        return AccessProvisioning(
+            status=a.status, attempts=a.attempts, last_error=a.last_error, updated_at=a.updated_at
+        )
+
+    @strawberry.field(description="Admin only: every webhook delivery and its outcome.")
+    async def webhook_deliveries(self, info: Info) -> list[WebhookDelivery]:
+        require_admin(info)
+        enrollment = await info.context.services.enrollments.get(self.model.id)
+        deliveries = enrollment.deliveries if enrollment is not None else ()
+        return [
+            WebhookDelivery(
+                event_id=d.event_id,
+                type=d.type,
+                outcome=d.outcome,
+                amount=d.amount,
+                received_at=d.received_at,
+            )
+            for d in deliveries
+        ]
+
+
+@strawberry.type
+class CourseCard:
+    course: Course
+    enrollment: Enrollment | None
+    button_text: str
+    action: CardAction
+    disabled: bool
+    has_access: bool
+    version: int
+
+    @classmethod
+    def of(cls, course: DomainCourse, signed_in: bool, enrollment: DomainEnrollment | None) -> CourseCard:
+        face = card_rules.card_face(signed_in, enrollment)
+        return cls(
+            course=Course.of(course),
+            enrollment=None if enrollment is None else Enrollment(model=enrollment),
+            button_text=face.button_text,
+            action=face.action,
+            disabled=face.disabled,
+            has_access=face.has_access,
+            version=0 if enrollment is None else enrollment.version,
+        )
+
+
+@strawberry.type
+class Coupon:
+    code: str
+    percent_off: int | None
+    amount_off: Money | None
+    max_redemptions: int
+    redeemed: int
+    reserved: int
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, coupon: DomainCoupon, currency: str = "ZAR") -> Coupon:
+        amount_off = None if coupon.amount_off is None else Money(amount=coupon.amount_off, currency=currency)
+        return cls(
+            code=coupon.code,
+            percent_off=coupon.percent_off,
+            amount_off=amount_off,
+            max_redemptions=coupon.max_redemptions,
+            redeemed=coupon.redeemed,
+            reserved=coupon.reserved,
+            expires_at=coupon.expires_at,
+        )
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCode
+    message: str
+    field: str | None
+
+    @classmethod
+    def of(cls, error: DomainUserError) -> UserError:
+        return cls(code=error.code, message=error.message, field=error.field)
+
+
+@strawberry.type
+class PaymentSession:
+    reference: str
+    redirect_url: str | None

@@ -1,0 +1,139 @@
+"""Coupons: every reservation, redemption and release is one conditional update.
+
+A coupon document carries its live holds (`holds: [{enrollmentId, userId, expiresAt}]`) and
+`redeemed`. A hold counts while `expiresAt` is null (waits for an admin) or in the future:
+the reservation filter compares with the clock itself, so a lapsed hold stops counting at
+once, without waiting for a sweeper or a TTL monitor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from domain.coupon import Coupon, NewCoupon
+from store.database import Collections, Doc
+
+
+def _live(now: datetime) -> list[dict[str, Any]]:
+    return [{"expiresAt": None}, {"expiresAt": {"$gt": now}}]
+
+
+def _live_holds(now: datetime) -> dict[str, Any]:
+    return {
+        "$filter": {
+            "input": "$holds",
+            "as": "h",
+            "cond": {"$or": [{"$eq": ["$$h.expiresAt", None]}, {"$gt": ["$$h.expiresAt", now]}]},
+        }
+    }
+
+
+def _coupon(doc: Doc, now: datetime) -> Coupon:
+    live = sum(1 for h in doc["holds"] if h["expiresAt"] is None or h["expiresAt"] > now)
+    return Coupon(
+        code=doc["_id"],
+        percent_off=doc.get("percentOff"),
+        amount_off=doc.get("amountOff"),
+        max_redemptions=doc["maxRedemptions"],
+        redeemed=doc["redeemed"],
+        reserved=live,
+        expires_at=doc.get("expiresAt"),
+    )
+
+
+class MongoCouponStore:
+    def __init__(self, collections: Collections) -> None:
+        self._coupons = collections.coupons
+
+    async def insert_coupon(self, coupon: NewCoupon) -> bool:
+        doc: Doc = {
+            "_id": coupon.code,
+            "percentOff": coupon.percent_off,
+            "amountOff": coupon.amount_off,
+            "maxRedemptions": coupon.max_redemptions,
+            "expiresAt": coupon.expires_at,
+            "redeemed": 0,
+            "redeemedBy": [],
+            "holds": [],
+            "released": 0,
+            "lapsed": 0,
+        }
+        try:
+            await self._coupons.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get_coupon(self, code: str, now: datetime) -> Coupon | None:
+        doc = await self._coupons.find_one({"_id": code})
+        return None if doc is None else _coupon(doc, now)
+
+    async def reserve(
+        self, code: str, enrollment_id: str, user_id: str, now: datetime, expires_at: datetime
+    ) -> Coupon | None:
+        doc = await self._coupons.find_one_and_update(
+            {
+                "_id": code,
+                "$or": _live(now),
+                "redeemedBy": {"$ne": user_id},
+                "holds": {"$not": {"$elemMatch": {"userId": user_id, "$or": _live(now)}}},
+                "$expr": {"$lt": [{"$add": ["$redeemed", {"$size": _live_holds(now)}]}, "$maxRedemptions"]},
+            },
+            {"$push": {"holds": {"enrollmentId": enrollment_id, "userId": user_id, "expiresAt": expires_at}}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _coupon(doc, now)
+
+    async def user_holds_or_redeemed(self, code: str, user_id: str, now: datetime) -> bool:
+        query = {
+            "_id": code,
+            "$or": [
+                {"redeemedBy": user_id},
+                {"holds": {"$elemMatch": {"userId": user_id, "$or": _live(now)}}},
+            ],
+        }
+        return await self._coupons.find_one(query, {"_id": 1}) is not None
+
+    async def pin_hold(self, code: str, enrollment_id: str) -> bool:
+        pinned = {
+            "$map": {
+                "input": "$holds",
+                "as": "h",
+                "in": {
+                    "$cond": [
+                        {"$eq": ["$$h.enrollmentId", enrollment_id]},
+                        {"$mergeObjects": ["$$h", {"expiresAt": None}]},
+                        "$$h",
+                    ]
+                },
+            }
+        }
+        doc = await self._coupons.find_one_and_update(
+            {"_id": code, "holds.enrollmentId": enrollment_id}, [{"$set": {"holds": pinned}}]
+        )
+        return doc is not None
+
+    async def redeem_hold(self, code: str, enrollment_id: str, user_id: str) -> bool:
+        doc = await self._coupons.find_one_and_update(
+            {"_id": code, "holds.enrollmentId": enrollment_id},
+            {
+                "$pull": {"holds": {"enrollmentId": enrollment_id}},
+                "$inc": {"redeemed": 1},
+                "$addToSet": {"redeemedBy": user_id},
+            },
+        )
+        return doc is not None
+
+    async def release_hold(self, code: str, enrollment_id: str, *, lapsed: bool) -> bool:
+        doc = await self._coupons.find_one_and_update(
+            {"_id": code, "holds.enrollmentId": enrollment_id},
+            {
+                "$pull": {"holds": {"enrollmentId": enrollment_id}},
+                "$inc": {"lapsed" if lapsed else "released": 1},
+            },
+        )
+        return doc is not None

@@ -1,0 +1,49 @@
+"""Courses: plain documents keyed by their id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo.errors import DuplicateKeyError
+
+from domain.course import Course
+from domain.money import Money
+from store.database import Collections, Doc
+
+# A catalogue page never grows without bound; schools past this size want search, not a list.
+MAX_CATALOGUE = 500
+
+
+def _course(doc: Doc) -> Course:
+    return Course(doc["_id"], doc["title"], Money(doc["price"], doc["currency"]), doc["published"])
+
+
+class MongoCourseStore:
+    def __init__(self, collections: Collections) -> None:
+        self._courses = collections.courses
+
+    async def get_course(self, course_id: str) -> Course | None:
+        doc = await self._courses.find_one({"_id": course_id})
+        return None if doc is None else _course(doc)
+
+    async def get_courses(self, course_ids: Sequence[str]) -> dict[str, Course]:
+        cursor = self._courses.find({"_id": {"$in": list(course_ids)}})
+        return {doc["_id"]: _course(doc) async for doc in cursor}
+
+    async def list_published(self) -> list[Course]:
+        cursor = self._courses.find({"published": True}).sort("_id", 1).limit(MAX_CATALOGUE)
+        return [_course(doc) async for doc in cursor]
+
+    async def insert_course(self, course: Course) -> bool:
+        doc = {
+            "_id": course.id,
+            "title": course.title,
+            "price": course.price.amount,
+            "currency": course.price.currency,
+            "published": course.published,
+        }
+        try:
+            await self._courses.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True

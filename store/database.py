@@ -1,0 +1,68 @@
+"""The MongoDB collections and their indexes, created idempotently at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from domain.enrollment import ACTIVE_STATUSES
+
+Doc = dict[str, Any]
+
+ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
+
+
+@dataclass(frozen=True)
+class Collections:
+    db: AsyncDatabase[Doc]
+    courses: AsyncCollection[Doc]
+    coupons: AsyncCollection[Doc]
+    enrollments: AsyncCollection[Doc]
+    jobs: AsyncCollection[Doc]
+
+    @classmethod
+    def of(cls, client: AsyncMongoClient[Doc], name: str) -> Collections:
+        db = client[name]
+        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs)
+
+
+def connect(url: str, **options: Any) -> AsyncMongoClient[Doc]:
+    # tz_aware: every datetime leaving the store is UTC-aware, like the clock's.
+    return AsyncMongoClient(url, tz_aware=True, connect=False, **options)
+
+
+ENROLLMENT_INDEXES = [
+    IndexModel(
+        [("userId", ASCENDING), ("courseId", ASCENDING)],
+        name=ONE_ACTIVE_INDEX,
+        unique=True,
+        partialFilterExpression={"status": {"$in": sorted(ACTIVE_STATUSES)}},
+    ),
+    # The oldest-first pending queue and the admin list filtered by status.
+    IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
+    IndexModel([("courseId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_course"),
+    IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
+    IndexModel([("userId", ASCENDING), ("courseId", ASCENDING), ("version", ASCENDING)], name="by_user"),
+    IndexModel(
+        [("paymentReferences", ASCENDING)],
+        name="by_payment_reference",
+        unique=True,
+        partialFilterExpression={"paymentReferences": {"$exists": True}},
+    ),
+    IndexModel([("couponState", ASCENDING), ("holdExpiresAt", ASCENDING)], name="by_hold_expiry"),
+    IndexModel([("pending", ASCENDING)], name="by_pending"),
+]
+
+COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
+
+
+async def ensure_indexes(collections: Collections) -> None:
+    from store.jobs import JOB_INDEXES
+
+    await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
+    await collections.courses.create_indexes(COURSE_INDEXES)
+    await collections.jobs.create_indexes(JOB_INDEXES)

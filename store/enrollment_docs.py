@@ -1,0 +1,107 @@
+"""Enrollment documents to domain values and back."""
+
+from __future__ import annotations
+
+from domain.enrollment import (
+    Access,
+    AccessStatus,
+    CouponUse,
+    Effect,
+    Enrollment,
+    EnrollmentStatus,
+    HoldState,
+    PaymentMethod,
+    WebhookDelivery,
+)
+from domain.money import Money
+from domain.ports import NewEnrollment
+from store.database import Doc
+
+# Only what a course card or the admin list needs; the delivery log can be long.
+SUMMARY = {"deliveries": 0, "webhookEventIds": 0}
+
+NO_ACCESS: Doc = {
+    "status": AccessStatus.NOT_STARTED.value,
+    "attempts": 0,
+    "lastError": None,
+    "updatedAt": None,
+}
+
+
+def draft_document(draft: NewEnrollment) -> Doc:
+    approved = draft.status is EnrollmentStatus.APPROVED
+    doc: Doc = {
+        "_id": draft.id,
+        "userId": draft.user_id,
+        "email": draft.email,
+        "courseId": draft.course_id,
+        "status": draft.status.value,
+        "previousStatus": None,
+        "paymentMethod": draft.payment_method.value,
+        "currency": draft.full_price.currency,
+        "fullPrice": draft.full_price.amount,
+        "amountDue": draft.amount_due.amount,
+        "amountPaid": 0,
+        "couponCode": draft.coupon_code,
+        "couponState": _initial_hold(draft, approved),
+        "couponDiscount": draft.coupon_discount,
+        "holdExpiresAt": draft.hold_expires_at,
+        "paymentReference": draft.payment_reference,
+        "rejectionReason": None,
+        "approvedBy": None,
+        "version": draft.version,
+        "access": {**NO_ACCESS, "status": AccessStatus.PENDING.value} if approved else NO_ACCESS,
+        "webhookEventIds": [],
+        "deliveries": [],
+        "pending": sorted(effect.value for effect in draft.pending),
+    }
+    if draft.payment_reference is not None:
+        doc["paymentReferences"] = [draft.payment_reference]
+    return doc
+
+
+def _initial_hold(draft: NewEnrollment, approved: bool) -> str | None:
+    if draft.coupon_code is None:
+        return None
+    return HoldState.REDEEMED.value if approved else HoldState.HELD.value
+
+
+def enrollment_from(doc: Doc) -> Enrollment:
+    currency = doc["currency"]
+    access = doc["access"]
+    coupon = None
+    if doc.get("couponCode") is not None:
+        coupon = CouponUse(
+            doc["couponCode"], HoldState(doc["couponState"]), doc["couponDiscount"], doc["holdExpiresAt"]
+        )
+    previous = doc.get("previousStatus")
+    return Enrollment(
+        id=doc["_id"],
+        user_id=doc["userId"],
+        course_id=doc["courseId"],
+        status=EnrollmentStatus(doc["status"]),
+        payment_method=PaymentMethod(doc["paymentMethod"]),
+        full_price=Money(doc["fullPrice"], currency),
+        amount_due=Money(doc["amountDue"], currency),
+        amount_paid=Money(doc["amountPaid"], currency),
+        coupon=coupon,
+        payment_reference=doc.get("paymentReference"),
+        rejection_reason=doc.get("rejectionReason"),
+        approved_by=doc.get("approvedBy"),
+        version=doc["version"],
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
+        access=Access(
+            AccessStatus(access["status"]),
+            access["attempts"],
+            access.get("lastError"),
+            access.get("updatedAt"),
+        ),
+        email=doc.get("email"),
+        deliveries=tuple(
+            WebhookDelivery(d["eventId"], d["type"], d["outcome"], d.get("amount"), d["receivedAt"])
+            for d in doc.get("deliveries", ())
+        ),
+        pending=frozenset(Effect(p) for p in doc.get("pending", ())),
+        previous_status=None if previous is None else EnrollmentStatus(previous),
+    )

@@ -1,0 +1,120 @@
+"""Enrollments: inserts guarded by the partial unique index, transitions as one update each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from domain.enrollment import ACTIVE_STATUSES, Action, Effect, Enrollment, EnrollmentStatus
+from domain.ports import NewEnrollment, Page, TransitionExtras
+from store.database import ONE_ACTIVE_INDEX, Collections, Doc
+from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
+from store.pages import enrollment_page
+from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
+
+
+class MongoEnrollmentStore:
+    def __init__(self, collections: Collections) -> None:
+        self._enrollments = collections.enrollments
+
+    def new_id(self) -> str:
+        return str(ObjectId())
+
+    async def insert(self, draft: NewEnrollment) -> Enrollment | None:
+        """None when the user already has an active enrollment in the course."""
+        doc = draft_document(draft)
+        try:
+            # An upsert that only inserts, so createdAt/updatedAt come from the server's clock.
+            created = await self._enrollments.find_one_and_update(
+                {"_id": draft.id},
+                {"$setOnInsert": doc, "$currentDate": {"createdAt": True, "updatedAt": True}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError as exc:
+            if ONE_ACTIVE_INDEX in str(exc) or "userId" in str(exc.details or ""):
+                return None
+            raise
+        assert created is not None
+        return enrollment_from(created)
+
+    async def get(self, enrollment_id: str) -> Enrollment | None:
+        doc = await self._enrollments.find_one({"_id": enrollment_id})
+        return None if doc is None else enrollment_from(doc)
+
+    async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]:
+        cursor = self._enrollments.find({"_id": {"$in": list(enrollment_ids)}}, SUMMARY)
+        return {doc["_id"]: enrollment_from(doc) async for doc in cursor}
+
+    async def active_for(self, user_id: str, course_id: str) -> Enrollment | None:
+        doc = await self._enrollments.find_one(
+            {"userId": user_id, "courseId": course_id, "status": {"$in": sorted(ACTIVE_STATUSES)}}, SUMMARY
+        )
+        return None if doc is None else enrollment_from(doc)
+
+    async def latest_version(self, user_id: str, course_id: str) -> int:
+        doc = await self._enrollments.find_one(
+            {"userId": user_id, "courseId": course_id},
+            {"version": 1},
+            sort=[("version", DESCENDING)],
+        )
+        return 0 if doc is None else int(doc["version"])
+
+    async def for_user(self, user_id: str, course_ids: Sequence[str] | None = None) -> list[Enrollment]:
+        query: Doc = {"userId": user_id}
+        if course_ids is not None:
+            query["courseId"] = {"$in": list(course_ids)}
+        cursor = self._enrollments.find(query, SUMMARY).sort([("courseId", 1), ("version", 1)])
+        return [enrollment_from(doc) async for doc in cursor]
+
+    async def apply_transition(
+        self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
+    ) -> Enrollment | None:
+        doc = await self._enrollments.find_one_and_update(
+            transition_filter(enrollment_id, action),
+            transition_update(action, extras),
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else enrollment_from(doc)
+
+    async def lapse_hold(self, enrollment_id: str, now: datetime) -> Enrollment | None:
+        doc = await self._enrollments.find_one_and_update(
+            {"_id": enrollment_id, **lapse_filter(now)},
+            lapse_update(),
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else enrollment_from(doc)
+
+    async def due_lapses(self, now: datetime, limit: int) -> list[str]:
+        cursor = self._enrollments.find(lapse_filter(now), {"_id": 1}).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def with_pending_effects(self, grace: timedelta, limit: int) -> list[Enrollment]:
+        grace_ms = int(grace.total_seconds() * 1000)
+        cursor = self._enrollments.find(
+            {
+                "pending.0": {"$exists": True},
+                "$expr": {"$lt": ["$updatedAt", {"$subtract": ["$$NOW", grace_ms]}]},
+            },
+            SUMMARY,
+        ).limit(limit)
+        return [enrollment_from(doc) async for doc in cursor]
+
+    async def clear_pending(self, enrollment_id: str, effect: Effect) -> None:
+        await self._enrollments.update_one({"_id": enrollment_id}, {"$pull": {"pending": effect.value}})
+
+    async def page(
+        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
+    ) -> Page:
+        query: Doc = {}
+        if status is not None:
+            query["status"] = status.value
+        if course_id is not None:
+            query["courseId"] = course_id
+        return await enrollment_page(self._enrollments, query, first, after)

@@ -1,0 +1,46 @@
+"""Keyset pagination over (createdAt, _id): pages stay correct while new rows arrive."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from domain.errors import DomainError, ErrorCode
+from domain.ports import Page
+from store.database import Doc
+from store.enrollment_docs import SUMMARY, enrollment_from
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    millis = int(created_at.timestamp() * 1000)
+    return base64.urlsafe_b64encode(f"{millis}:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        millis, row_id = raw.split(":", 1)
+        return datetime.fromtimestamp(int(millis) / 1000, UTC), row_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after") from None
+
+
+async def enrollment_page(
+    collection: AsyncCollection[Doc], query: dict[str, Any], first: int, after: str | None
+) -> Page:
+    keyset = dict(query)
+    if after is not None:
+        created_at, row_id = decode_cursor(after)
+        keyset["$or"] = [
+            {"createdAt": {"$gt": created_at}},
+            {"createdAt": created_at, "_id": {"$gt": row_id}},
+        ]
+    cursor = collection.find(keyset, SUMMARY).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
+    docs = [doc async for doc in cursor]
+    total = await collection.count_documents(query)
+    rows = [enrollment_from(d) for d in docs[:first]]
+    return Page(rows, len(docs) > first, total, [encode_cursor(e.created_at, e.id) for e in rows])

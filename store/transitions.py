@@ -1,0 +1,98 @@
+"""Builds the one conditional update that performs a state-machine transition.
+
+The filter names the allowed from-statuses straight from `domain.enrollment.TRANSITIONS`.
+The update is an aggregation pipeline so that everything derived from the old document
+(the previous status, the coupon hold's fate, the outbox) is decided by the database in
+the same atomic step; `$$NOW` is the server's clock, as `$currentDate` would be.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.enrollment import (
+    HOLD_LAPSES_IN,
+    TRANSITIONS,
+    AccessStatus,
+    Action,
+    Effect,
+    EnrollmentStatus,
+    HoldState,
+)
+from domain.ports import TransitionExtras
+
+Stage = dict[str, Any]
+
+_HELD: dict[str, Any] = {"$eq": ["$couponState", HoldState.HELD.value]}
+
+
+def literal(value: object) -> dict[str, object]:
+    # A client-chosen string such as a rejection reason may start with "$".
+    return {"$literal": value}
+
+
+def transition_filter(enrollment_id: str, action: Action) -> dict[str, Any]:
+    sources = sorted(s.value for s in TRANSITIONS[action].sources)
+    return {"_id": enrollment_id, "status": {"$in": sources}}
+
+
+def _settle_hold(outcome: HoldState) -> Stage:
+    return {
+        "couponState": {"$cond": [_HELD, outcome.value, "$couponState"]},
+        "holdExpiresAt": None,
+    }
+
+
+def _add_pending(*always: Effect, if_held: Effect | None = None) -> Stage:
+    extra: list[Any] = [literal([e.value for e in always])]
+    if if_held is not None:
+        extra.append({"$cond": [_HELD, literal([if_held.value]), literal([])]})
+    return {"pending": {"$setUnion": ["$pending", *extra]}}
+
+
+def bump(**fields: Any) -> list[Stage]:
+    """One pipeline stage that sets `fields`, bumps `version` and stamps `updatedAt`."""
+    return [{"$set": {**fields, "version": {"$add": ["$version", 1]}, "updatedAt": "$$NOW"}}]
+
+
+def transition_update(action: Action, extras: TransitionExtras) -> list[Stage]:
+    target = TRANSITIONS[action].target
+    fields: Stage = {"previousStatus": "$status", "status": literal(target.value)}
+    if target is EnrollmentStatus.APPROVED:
+        fields |= _settle_hold(HoldState.REDEEMED)
+        fields |= _add_pending(Effect.JOBS, if_held=Effect.COUPON)
+        fields["access"] = literal(
+            {"status": AccessStatus.PENDING.value, "attempts": 0, "lastError": None, "updatedAt": None}
+        )
+        fields["approvedBy"] = literal(extras.approved_by)
+    elif target in (EnrollmentStatus.REJECTED, EnrollmentStatus.CANCELLED):
+        fields |= _settle_hold(HoldState.RELEASED)
+        fields |= _add_pending(if_held=Effect.COUPON)
+        if extras.rejection_reason is not None:
+            fields["rejectionReason"] = literal(extras.rejection_reason)
+    if extras.new_reference is not None:
+        fields["paymentReference"] = literal(extras.new_reference)
+        fields["paymentReferences"] = {
+            "$concatArrays": [{"$ifNull": ["$paymentReferences", []]}, literal([extras.new_reference])]
+        }
+    return bump(**fields)
+
+
+def lapse_filter(now: datetime) -> dict[str, Any]:
+    return {
+        "couponState": HoldState.HELD.value,
+        "holdExpiresAt": {"$ne": None, "$lte": now},
+        "status": {"$in": sorted(s.value for s in HOLD_LAPSES_IN)},
+    }
+
+
+def lapse_update() -> list[Stage]:
+    return bump(
+        previousStatus="$status",
+        couponState=literal(HoldState.LAPSED.value),
+        holdExpiresAt=None,
+        amountDue="$fullPrice",
+        couponDiscount=0,
+        pending={"$setUnion": ["$pending", literal([Effect.COUPON.value])]},
+    )
