@@ -41,7 +41,12 @@ class EnrollmentConnection:
         )
 
 
-def page_size(first: int, limit: int) -> int:
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_size(first: int | None, limit: int) -> int:
+    if first is None:
+        return min(DEFAULT_PAGE_SIZE, limit)
     if not 0 <= first <= limit:
         raise GraphQLError(f"first must be between 0 and {limit}", extensions={"code": "VALIDATION_FAILED"})
     return first

@@ -65,7 +65,7 @@ class Query:
         info: Info,
         status: EnrollmentStatus | None = None,
         course_id: strawberry.ID | None = None,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
     ) -> EnrollmentConnection:
         size = page_size(first, info.context.max_page_size)
@@ -78,7 +78,7 @@ class Query:
 
     @strawberry.field(permission_classes=[AdminOnly], description="Awaiting approval, oldest first.")
     async def pending_enrollments(
-        self, info: Info, first: int = 50, after: str | None = None
+        self, info: Info, first: int | None = 50, after: str | None = None
     ) -> EnrollmentConnection:
         size = page_size(first, info.context.max_page_size)
         try:

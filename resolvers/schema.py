@@ -17,6 +17,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.mutations import Mutation
@@ -77,7 +78,13 @@ def _mask(message: str) -> Callable[[], SchemaExtension]:
     return lambda: MaskErrors(should_mask_error=lambda e: not is_client_facing(e), error_message=message)
 
 
-def build_schema(limits: Limits, subscription: type | None = None) -> strawberry.Schema:
+# Each feature contributes its own root classes; they are merged into one Query and Mutation.
+QUERIES: tuple[type, ...] = (Query,)
+MUTATIONS: tuple[type, ...] = (Mutation,)
+SUBSCRIPTION: type | None = None
+
+
+def build_schema(limits: Limits) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
@@ -88,9 +95,9 @@ def build_schema(limits: Limits, subscription: type | None = None) -> strawberry
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     return EnrollwireSchema(
-        query=Query,
-        mutation=Mutation,
-        subscription=subscription,
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
+        subscription=SUBSCRIPTION,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not limits.suggestions),
     )

@@ -1,0 +1,100 @@
+"""Real servers for the suite: one SecantusDB and one Redis per session, one app per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import uvicorn
+
+from api.app import App, create_app
+from api.auth import issue_token
+from api.settings import Settings
+from domain.viewer import Role
+
+AUTH_SECRET = "test-auth-secret-0123456789abcdef0123456789"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef012345"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "mongodb_url": mongodb_url,
+        "redis_url": redis_url,
+        "mongodb_db": f"t_{uuid.uuid4().hex[:12]}",
+        "auth_secret": AUTH_SECRET,
+        "webhook_secret": WEBHOOK_SECRET,
+        "port": free_port(),
+        "sandbox": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class RunningApp:
+    app: App
+    settings: Settings
+    base_url: str
+    ws_url: str
+
+    def token(self, sub: str, role: Role = Role.STUDENT, ttl: int = 3600, email: str | None = None) -> str:
+        return issue_token(self.settings.auth_secret, sub, role, ttl, email)
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[RunningApp]:
+    """A real uvicorn server on a free loopback port, in this event loop."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{settings.port}"
+    try:
+        yield RunningApp(app, settings, base, base.replace("http://", "ws://") + "/graphql")
+    finally:
+        server.should_exit = True
+        await task
+
+
+class GraphQLClient:
+    """POSTs GraphQL over real HTTP; returns the decoded JSON response."""
+
+    def __init__(self, http: httpx.AsyncClient, running: RunningApp) -> None:
+        self.http = http
+        self.running = running
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
