@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Production image: runtime dependencies only (no embedded dev store, no test tools), non-root.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY api api
+COPY domain domain
+COPY realtime realtime
+COPY resolvers resolvers
+COPY store store
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /app enrollwire
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER enrollwire
+ENV ENROLLWIRE_ENV=production \
+    ENROLLWIRE_HOST=0.0.0.0 \
+    ENROLLWIRE_PORT=8000 \
+    PYTHONUNBUFFERED=1
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
+CMD ["enrollwire", "serve"]
