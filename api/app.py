@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView
 from api.limits import BodyLimit
+from api.metrics import Metrics
 from api.settings import Settings
 from domain.changes import lapse_due_holds, resume_pending
 from domain.services import Policy, Services
@@ -42,6 +43,7 @@ class SystemClock:
 class Runtime:
     """What the lifespan opened; filled at startup, read by every request."""
 
+    metrics: Metrics
     mongo: AsyncMongoClient[Doc]
     collections: Collections
     hub: Hub
@@ -78,7 +80,8 @@ def create_app(settings: Settings) -> App:
         introspection=not settings.production,
         suggestions=not settings.production,
     )
-    schema = build_schema(limits)
+    metrics = Metrics()
+    schema = build_schema(limits, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
@@ -89,7 +92,8 @@ def create_app(settings: Settings) -> App:
         hub = Hub(redis_url)
         await hub.start()
         services = build_services(settings, collections, hub)
-        app.runtime = Runtime(mongo, collections, hub, services)
+        app.runtime = Runtime(metrics, mongo, collections, hub, services)
+        metrics.watch_hub(hub.stats)
         tasks = TaskGroup()
         tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
         tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
@@ -125,6 +129,7 @@ def create_app(settings: Settings) -> App:
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint()),
         ],
         lifespan=lifespan,
     )

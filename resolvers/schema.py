@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError
@@ -51,6 +53,31 @@ class RejectBadCredentials(SchemaExtension):
         yield
 
 
+class OperationRecorder(Protocol):
+    def record(self, name: str, kind: str, outcome: str, seconds: float) -> None: ...
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts every operation by name and outcome and times it."""
+
+    def __init__(self, recorder: OperationRecorder) -> None:
+        self._recorder = recorder
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        result = context.result
+        outcome = "error" if (result is None or getattr(result, "errors", None)) else "ok"
+        try:
+            kind = context.operation_type.value
+        except Exception:  # a document that never parsed has no operation type
+            kind = "invalid"
+        self._recorder.record(
+            context.operation_name or "anonymous", kind, outcome, time.perf_counter() - started
+        )
+
+
 def is_client_facing(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
@@ -84,7 +111,7 @@ MUTATIONS: tuple[type, ...] = (Mutation,)
 SUBSCRIPTION: type | None = None
 
 
-def build_schema(limits: Limits) -> strawberry.Schema:
+def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
@@ -94,6 +121,8 @@ def build_schema(limits: Limits) -> strawberry.Schema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
+    if recorder is not None:
+        extensions.insert(0, lambda: OperationMetrics(recorder))
     return EnrollwireSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),

@@ -33,3 +33,13 @@ async def test_enroll_by_eft_then_approve(gql: GraphQLClient, running: RunningAp
     payload = enrolled["data"]["enroll"]
     assert payload["enrollment"]["status"] == "AWAITING_APPROVAL"
     assert payload["card"]["buttonText"] == "Pending Approval"
+
+
+async def test_metrics_count_operations(gql: GraphQLClient, http: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await gql("query Catalogue { courseCards { buttonText } }")
+    await gql("query Broken { nope }")
+    text = (await http.get("/metrics")).text
+    assert 'enrollwire_graphql_operations_total{operation="Catalogue",outcome="ok",type="query"} 3.0' in text
+    assert 'enrollwire_graphql_operations_total{operation="Broken",outcome="error"' in text
+    assert "enrollwire_realtime_channels" in text
