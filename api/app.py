@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView
 from api.limits import BodyLimit
+from api.logs import RequestId
 from api.metrics import Metrics
 from api.settings import Settings
 from domain.changes import lapse_due_holds, resume_pending
@@ -131,6 +133,7 @@ def create_app(settings: Settings) -> App:
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint()),
         ],
+        middleware=[Middleware(RequestId)],
         lifespan=lifespan,
     )
     return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from api.auth import issue_token
+from api.logs import configure_logging
 from api.settings import Settings
 from domain.viewer import Role
 
@@ -74,7 +74,8 @@ def serve(settings: Settings, seed: bool) -> None:
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
-        log_level="info",
+        log_config=None,  # uvicorn logs through our handlers (JSON in production)
+        server_header=False,
     )
 
 
@@ -91,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("seed-demo", help="insert the demo courses and coupon (idempotent)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
     if args.command == "token":
         print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))
     elif args.command == "serve":

@@ -16,6 +16,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from api.auth import verify_token, viewer_from_header
+from api.logs import request_id
 from domain.errors import AuthError
 from domain.services import Services
 from resolvers.context import Context
@@ -53,7 +54,7 @@ class GraphQLView(GraphQL[Context, None]):
         context = Context(
             services=services,
             loaders=Loaders(services),
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+            request_id=request_id.get() or uuid.uuid4().hex,
             max_page_size=self._max_page_size,
             request=request,
             response=response if isinstance(response, Response) else None,

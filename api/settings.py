@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     mongodb_db: str = "enrollwire"
     redis_url: str | None = None
     data_dir: str = ".enrollwire"
+    log_level: str = "INFO"
+    log_format: str | None = None  # "json" or "text"; JSON by default in production
 
     auth_secret: str = DEV_AUTH_SECRET
     webhook_secret: str = DEV_WEBHOOK_SECRET
@@ -79,6 +81,10 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def log_json(self) -> bool:
+        return self.log_format == "json" if self.log_format else self.production
 
     @property
     def graphiql_enabled(self) -> bool:
