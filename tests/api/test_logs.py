@@ -32,4 +32,6 @@ async def test_request_id_is_echoed_or_minted(http: httpx.AsyncClient) -> None:
     echoed = await http.get("/healthz", headers={"X-Request-Id": "abc-42"})
     assert echoed.headers["x-request-id"] == "abc-42"
     minted = await http.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
-    assert minted.headers["x-request-id"] != "bad id with spaces" and len(minted.headers["x-request-id"]) == 32
+    assert (
+        minted.headers["x-request-id"] != "bad id with spaces" and len(minted.headers["x-request-id"]) == 32
+    )
