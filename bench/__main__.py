@@ -1,0 +1,72 @@
+"""`make bench`: real server, embedded store and Redis, real sockets; prints a table, writes JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+from bench import scenarios
+from bench.harness import Stack, stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def sizes() -> list[int]:
+    return [int(n) for n in os.environ.get("BENCH_FANOUT", "100,1000").split(",")]
+
+
+async def run_all(s: Stack) -> list[dict[str, Any]]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=s.base_url, timeout=60, limits=limits) as client:
+        results = [await scenarios.admin_fanout(s, client, n) for n in sizes()]
+        results.append(await scenarios.card_tabs(s, client, int(os.environ.get("BENCH_TABS", "200"))))
+        results.append(await scenarios.webhook(s, client))
+        results.append(
+            await scenarios.enroll_load(s, client, float(os.environ.get("BENCH_ENROLL_SECONDS", "20")))
+        )
+        results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "2000"))))
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = ["| scenario | figures | CPU s (server / generator / store / redis) |", "| --- | --- | --- |"]
+    for r in results:
+        cpu = r.get("cpu")
+        figures = ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in r.items()
+            if k not in ("scenario", "cpu")
+        )
+        cpu_text = ""
+        if cpu is not None:
+            parts = " / ".join(f"{cpu[k]:.2f}" for k in ("server", "generator", "store", "redis"))
+            cpu_text = f"{parts} in {cpu['wall']:.1f}s"
+        lines.append(f"| {r['scenario']} | {figures} | {cpu_text} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with tempfile.TemporaryDirectory() as tmp, stack(Path(tmp)) as s:
+        results = asyncio.run(run_all(s))
+    text = table(results)
+    print(f"\nenrollwire benchmark, {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores\n")
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwritten: {out}")
+
+
+if __name__ == "__main__":
+    main()

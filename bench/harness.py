@@ -1,0 +1,126 @@
+"""Servers for the benchmark and the CPU accounting that makes noisy numbers comparable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2 as httpx
+
+from api.auth import issue_token
+from api.embedded import ManagedServer, free_port, start_mongo, start_redis
+from domain.viewer import Role
+
+AUTH_SECRET = "bench-auth-secret-0123456789abcdef0123456789"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef012345"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Cpu:
+    server: float = 0.0
+    generator: float = 0.0
+    store: float = 0.0
+    redis: float = 0.0
+    wall: float = 0.0
+
+
+@dataclass
+class Stack:
+    mongo: ManagedServer
+    redis: ManagedServer
+    server: subprocess.Popen[bytes]
+    base_url: str
+    db: str
+    samples: dict[str, Cpu] = field(default_factory=dict)
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/graphql"
+
+    def token(self, sub: str, role: Role = Role.STUDENT) -> str:
+        return issue_token(AUTH_SECRET, sub, role, 4 * 3600)
+
+    def _pids(self) -> tuple[int, int, int]:
+        assert self.mongo.pid is not None and self.redis.pid is not None
+        return self.server.pid, self.mongo.pid, self.redis.pid
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[Cpu]:
+        server, mongo, redis = self._pids()
+        before = (process_cpu(server), own_cpu(), process_cpu(mongo), process_cpu(redis), time.perf_counter())
+        cpu = Cpu()
+        yield cpu
+        cpu.server = process_cpu(server) - before[0]
+        cpu.generator = own_cpu() - before[1]
+        cpu.store = process_cpu(mongo) - before[2]
+        cpu.redis = process_cpu(redis) - before[3]
+        cpu.wall = time.perf_counter() - before[4]
+        self.samples[name] = cpu
+
+
+@contextmanager
+def stack(data: Path) -> Iterator[Stack]:
+    mongo = start_mongo(data / "mongo")
+    redis = start_redis(data / "redis")
+    port = free_port()
+    db = f"bench_{int(time.time())}"
+    env = {
+        **os.environ,
+        "ENROLLWIRE_MONGODB_URL": mongo.url,
+        "ENROLLWIRE_REDIS_URL": redis.url,
+        "ENROLLWIRE_MONGODB_DB": db,
+        "ENROLLWIRE_PORT": str(port),
+        "ENROLLWIRE_AUTH_SECRET": AUTH_SECRET,
+        "ENROLLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ENROLLWIRE_LOG_LEVEL": "WARNING",
+        "ENROLLWIRE_JOB_WORKERS": "0",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(_wait_ready(base))
+        yield Stack(mongo, redis, server, base, db)
+    finally:
+        server.terminate()
+        server.wait(15)
+        redis.stop()
+        mongo.stop()
+
+
+async def _wait_ready(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not become ready")
