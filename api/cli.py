@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600)
     token.add_argument("--email")
     commands.add_parser("seed-demo", help="insert the demo courses and coupon (idempotent)")
+    commands.add_parser("worker", help="run only the job workers (needs the MongoDB and Redis URLs)")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))
     elif args.command == "serve":
         serve(settings, args.seed_demo)
+    elif args.command == "worker":
+        from api.worker_process import run_workers
+
+        asyncio.run(run_workers(settings))
     elif args.command == "seed-demo":
         asyncio.run(_seed(_resolve_servers(settings)))
     return 0

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(default=2, ge=0)
     job_backoff_cap_seconds: float = Field(default=300, ge=0)
     job_workers: int = Field(default=2, ge=0)
+    job_lease_seconds: float = Field(default=30, gt=0)
+    job_http_timeout_seconds: float = Field(default=10, gt=0)
+    job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep
+    sandbox_lms_fail_first: int = Field(default=0, ge=0)
 
     max_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=30, ge=1)

@@ -9,8 +9,17 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from domain.enrollment import ACTIVE_STATUSES, Action, Effect, Enrollment, EnrollmentStatus
+from domain.enrollment import (
+    ACTIVE_STATUSES,
+    TRANSITIONS,
+    AccessStatus,
+    Action,
+    Effect,
+    Enrollment,
+    EnrollmentStatus,
+)
 from domain.ports import NewEnrollment, Page, TransitionExtras
+from store.access import access_filter, access_update
 from store.database import ONE_ACTIVE_INDEX, Collections, Doc
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
 from store.pages import enrollment_page
@@ -74,8 +83,12 @@ class MongoEnrollmentStore:
     async def apply_transition(
         self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
     ) -> Enrollment | None:
+        query = transition_filter(enrollment_id, action)
+        if TRANSITIONS[action].target is EnrollmentStatus.APPROVED:
+            # A hold that ran out is lapsed (discount gone) before approval could redeem it.
+            query["$nor"] = [lapse_filter(now)]
         doc = await self._enrollments.find_one_and_update(
-            transition_filter(enrollment_id, action),
+            query,
             transition_update(action, extras),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
@@ -86,6 +99,23 @@ class MongoEnrollmentStore:
         doc = await self._enrollments.find_one_and_update(
             {"_id": enrollment_id, **lapse_filter(now)},
             lapse_update(),
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else enrollment_from(doc)
+
+    async def set_access(
+        self,
+        enrollment_id: str,
+        status: AccessStatus,
+        attempts: int,
+        last_error: str | None,
+        job_revision: int,
+    ) -> Enrollment | None:
+        """None when the enrollment already shows this job state or a newer one."""
+        doc = await self._enrollments.find_one_and_update(
+            access_filter(enrollment_id, job_revision),
+            access_update(status, attempts, last_error, job_revision),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
         )

@@ -1,42 +1,85 @@
-"""Provisioning jobs: written idempotently, ids derived from the enrollment so a retry never duplicates."""
+"""Provisioning jobs: written idempotently, claimed with a lease, finished only by the lease holder.
+
+Every state change is one `find_one_and_update` whose filter states its precondition
+(claimable; still holding this claim; DEAD), so two workers never run one job at once
+and a worker whose lease was taken over cannot overwrite the newer outcome.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from domain.enrollment import Enrollment
-from store.database import Collections
+from domain.jobs import Decision, Job, JobKind, JobPage, JobStats, JobStatus, Verdict
+from store.database import Collections, Doc
+from store.pages import decode_cursor, encode_cursor
 
-
-class JobKind(StrEnum):
-    PROVISION_ACCESS = "PROVISION_ACCESS"
-    NOTIFY_STUDENT = "NOTIFY_STUDENT"
-
-
-class JobStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    DEAD = "DEAD"
-
+__all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
 
 JOB_INDEXES = [
     IndexModel([("status", ASCENDING), ("nextRunAt", ASCENDING)], name="claimable"),
+    IndexModel([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="by_lease"),
     IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
+    IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
     IndexModel([("enrollmentId", ASCENDING)], name="by_enrollment"),
+    IndexModel([("accessDirty", ASCENDING), ("updatedAt", ASCENDING)], name="by_access_dirty"),
 ]
+
+# Enough to see a pattern in an admin console; a job's document stays small.
+ERROR_HISTORY = 20
 
 
 def job_id(enrollment_id: str, kind: JobKind) -> str:
     return f"{enrollment_id}:{kind.value.lower()}"
 
 
+def job_from(doc: Doc) -> Job:
+    return Job(
+        id=doc["_id"],
+        kind=JobKind(doc["kind"]),
+        enrollment_id=doc["enrollmentId"],
+        user_id=doc["userId"],
+        course_id=doc["courseId"],
+        email=doc.get("email"),
+        status=JobStatus(doc["status"]),
+        attempts=doc["attempts"],
+        next_run_at=doc.get("nextRunAt"),
+        last_error=doc.get("lastError"),
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
+        lease_owner=doc.get("leaseOwner"),
+        lease_expires_at=doc.get("leaseExpiresAt"),
+        round_start=doc.get("roundStart", 0),
+        revision=doc.get("revision", 0),
+    )
+
+
+def _held_by(job: Job) -> Doc:
+    # The claim is (owner, attempt): even the same worker id cannot finish an older claim.
+    return {
+        "_id": job.id,
+        "status": JobStatus.RUNNING.value,
+        "leaseOwner": job.lease_owner,
+        "attempts": job.attempts,
+    }
+
+
+def _mirrors_access(kind: JobKind) -> bool:
+    return kind is JobKind.PROVISION_ACCESS
+
+
 class MongoJobQueue:
     def __init__(self, collections: Collections) -> None:
         self._jobs = collections.jobs
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Called after jobs were written by this process, to wake idle local workers."""
+        self._listeners.append(listener)
 
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         now = datetime.now(UTC)
@@ -52,11 +95,14 @@ class MongoJobQueue:
                         "email": enrollment.email,
                         "status": JobStatus.PENDING.value,
                         "attempts": 0,
+                        "roundStart": 0,
+                        "revision": 0,
                         "nextRunAt": now,
                         "lastError": None,
                         "errors": [],
                         "leaseOwner": None,
                         "leaseExpiresAt": None,
+                        "accessDirty": False,
                         "createdAt": now,
                         "updatedAt": now,
                     }
@@ -66,3 +112,153 @@ class MongoJobQueue:
             for kind in JobKind
         ]
         await self._jobs.bulk_write(writes, ordered=False)
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    async def get(self, job_id: str) -> Job | None:
+        doc = await self._jobs.find_one({"_id": job_id})
+        return None if doc is None else job_from(doc)
+
+    async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
+        doc = await self._jobs.find_one_and_update(
+            {
+                "$or": [
+                    {"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}},
+                    {"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}},
+                ]
+            },
+            {
+                "$set": {
+                    "status": JobStatus.RUNNING.value,
+                    "leaseOwner": worker_id,
+                    # Kept after the lease ends: which worker made the latest attempt.
+                    "lastWorker": worker_id,
+                    "leaseExpiresAt": now + timedelta(seconds=lease_seconds),
+                    "updatedAt": now,
+                },
+                "$inc": {"attempts": 1, "revision": 1},
+            },
+            sort=[("nextRunAt", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else job_from(doc)
+
+    async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
+        """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
+        fields: Doc = {"leaseOwner": None, "leaseExpiresAt": None, "updatedAt": now}
+        update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
+        if decision.verdict is Verdict.SUCCEEDED:
+            fields |= {"status": JobStatus.SUCCEEDED.value, "nextRunAt": None, "lastError": None}
+        else:
+            retry = decision.verdict is Verdict.RETRY
+            fields |= {
+                "status": (JobStatus.PENDING if retry else JobStatus.DEAD).value,
+                "nextRunAt": now + timedelta(seconds=decision.delay) if retry else None,
+                "lastError": decision.error,
+            }
+            entry = {"attempt": job.attempts, "error": decision.error, "at": now, "delay": decision.delay}
+            update["$push"] = {"errors": {"$each": [entry], "$slice": -ERROR_HISTORY}}
+        fields["accessDirty"] = _mirrors_access(job.kind)
+        doc = await self._jobs.find_one_and_update(
+            _held_by(job), update, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else job_from(doc)
+
+    async def release(self, job: Job, now: datetime) -> bool:
+        """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
+        result = await self._jobs.update_one(
+            _held_by(job),
+            {
+                "$set": {
+                    "status": JobStatus.PENDING.value,
+                    "nextRunAt": now,
+                    "leaseOwner": None,
+                    "leaseExpiresAt": None,
+                    "updatedAt": now,
+                },
+                "$inc": {"attempts": -1, "revision": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
+        """DEAD -> PENDING with a fresh attempt budget; None when the job is not DEAD."""
+        doc = await self._jobs.find_one_and_update(
+            {"_id": job_id, "status": JobStatus.DEAD.value},
+            [
+                {
+                    "$set": {
+                        "status": JobStatus.PENDING.value,
+                        "nextRunAt": now,
+                        "roundStart": "$attempts",
+                        "revision": {"$add": ["$revision", 1]},
+                        "accessDirty": {"$eq": ["$kind", JobKind.PROVISION_ACCESS.value]},
+                        "updatedAt": now,
+                    }
+                }
+            ],
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        self._notify()
+        return job_from(doc)
+
+    async def mark_access_synced(self, job: Job) -> None:
+        # Only if nothing newer happened to the job; a newer state is mirrored by its own writer.
+        await self._jobs.update_one(
+            {"_id": job.id, "revision": job.revision}, {"$set": {"accessDirty": False}}
+        )
+
+    async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]:
+        cursor = self._jobs.find({"accessDirty": True, "updatedAt": {"$lt": older_than}}).limit(limit)
+        return [job_from(doc) async for doc in cursor]
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""
+        pending = await self._jobs.find_one(
+            {"status": JobStatus.PENDING.value}, {"nextRunAt": 1}, sort=[("nextRunAt", ASCENDING)]
+        )
+        running = await self._jobs.find_one(
+            {"status": JobStatus.RUNNING.value}, {"leaseExpiresAt": 1}, sort=[("leaseExpiresAt", ASCENDING)]
+        )
+        times: list[datetime] = []
+        if pending is not None and pending.get("nextRunAt") is not None:
+            times.append(pending["nextRunAt"])
+        if running is not None and running.get("leaseExpiresAt") is not None:
+            times.append(running["leaseExpiresAt"])
+        return min(times, default=None)
+
+    async def stats(self, now: datetime) -> JobStats:
+        counts = {status: 0 for status in JobStatus}
+        async for row in await self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+            counts[JobStatus(row["_id"])] = row["n"]
+        oldest = await self._jobs.find_one(
+            {"status": JobStatus.PENDING.value}, {"createdAt": 1}, sort=[("createdAt", ASCENDING)]
+        )
+        age = None if oldest is None else max(0.0, (now - oldest["createdAt"]).total_seconds())
+        return JobStats(
+            pending=counts[JobStatus.PENDING],
+            running=counts[JobStatus.RUNNING],
+            succeeded=counts[JobStatus.SUCCEEDED],
+            dead=counts[JobStatus.DEAD],
+            oldest_pending_seconds=age,
+        )
+
+    async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage:
+        query: Doc = {} if status is None else {"status": status.value}
+        keyset = dict(query)
+        if after is not None:
+            created_at, row_id = decode_cursor(after)
+            keyset["$or"] = [
+                {"createdAt": {"$gt": created_at}},
+                {"createdAt": created_at, "_id": {"$gt": row_id}},
+            ]
+        cursor = self._jobs.find(keyset).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
+        docs = [doc async for doc in cursor]
+        total = await self._jobs.count_documents(query)
+        rows = [job_from(d) for d in docs[:first]]
+        return JobPage(rows, len(docs) > first, total, [encode_cursor(j.created_at, j.id) for j in rows])

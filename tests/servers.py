@@ -42,6 +42,10 @@ def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Setting
     return Settings(**values)
 
 
+# Not a test, whatever its name says (pytest would collect it where it is imported).
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
 @dataclass
 class RunningApp:
     app: App

@@ -1,0 +1,234 @@
+"""The job worker pool: N asyncio tasks that claim jobs with a lease and POST them out.
+
+Idle workers cost nothing: they wait on their own event. One scheduler task per pool asks
+the database when the next job is due (a retry's `nextRunAt` or an expiring lease) and
+sleeps until then, capped by `job_poll_seconds` so jobs written by other instances are
+seen; a local enqueue or retry wakes everything at once. An idle pool therefore makes
+two small queries per `job_poll_seconds`, whatever its size.
+
+On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
+so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
+A worker that dies without stopping keeps its lease until it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass
+
+import httpx2 as httpx
+
+from api.background import TaskGroup, every
+from api.settings import Settings
+from domain.jobs import (
+    Attempt,
+    Job,
+    JobKind,
+    RetryPolicy,
+    Uniform,
+    Verdict,
+    classify_response,
+    network_failure,
+)
+from domain.provisioning import mirror_access, resync_access
+from domain.services import Services
+from store.jobs import MongoJobQueue
+
+log = logging.getLogger(__name__)
+
+# Never spin on a due time that another worker just took.
+MIN_IDLE_SLEEP = 0.05
+RELEASE_TIMEOUT = 2.0
+
+
+def job_targets(settings: Settings) -> dict[JobKind, str] | None:
+    """Where each kind of job is POSTed; the sandbox endpoints when unset in development."""
+    sandbox = settings.sandbox_enabled
+    lms = settings.lms_url or (f"{settings.base_url}/sandbox/lms" if sandbox else None)
+    notify = settings.notify_url or (f"{settings.base_url}/sandbox/notify" if sandbox else None)
+    if lms is None or notify is None:
+        return None
+    return {JobKind.PROVISION_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.job_max_attempts,
+        base_seconds=settings.job_backoff_base_seconds,
+        cap_seconds=settings.job_backoff_cap_seconds,
+    )
+
+
+async def deliver(client: httpx.AsyncClient, url: str, job: Job, services: Services) -> Attempt:
+    try:
+        response = await client.post(url, json=job.body(), headers={"Idempotency-Key": job.id})
+    except httpx.TimeoutException as error:
+        return network_failure(f"timeout ({type(error).__name__})")
+    except httpx.TransportError as error:
+        return network_failure(f"{type(error).__name__}: {error}")
+    return classify_response(response.status_code, response.headers.get("retry-after"), services.clock.now())
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    workers: int
+    lease_seconds: float
+    poll_seconds: float
+    policy: RetryPolicy
+    targets: dict[JobKind, str]
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        services: Services,
+        queue: MongoJobQueue,
+        client: httpx.AsyncClient,
+        config: PoolConfig,
+        uniform: Uniform = random.uniform,
+    ) -> None:
+        self._services = services
+        self._queue = queue
+        self._client = client
+        self._config = config
+        self._uniform = uniform
+        self._instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wakeups = [asyncio.Event() for _ in range(config.workers)]
+        self._reschedule = asyncio.Event()
+        self._tasks = TaskGroup()
+
+    def start(self) -> None:
+        if not self._wakeups:
+            return
+        self._queue.on_enqueue(self.wake)
+        for n, wakeup in enumerate(self._wakeups):
+            self._tasks.start(f"job-worker-{n}", self._work(f"{self._instance}:{n}", wakeup))
+        self._tasks.start("job-scheduler", self._schedule())
+
+    async def stop(self) -> None:
+        await self._tasks.stop()
+
+    def wake(self) -> None:
+        self._reschedule.set()
+        self._wake_workers()
+
+    def _wake_workers(self) -> None:
+        for wakeup in self._wakeups:
+            wakeup.set()
+
+    async def _schedule(self) -> None:
+        cap = self._config.poll_seconds
+        while True:
+            self._reschedule.clear()
+            try:
+                now = self._services.clock.now()
+                due = await self._queue.next_due(now)
+            except Exception:
+                log.exception("could not read the next due job; retrying in %.1fs", cap)
+                due = None
+            else:
+                if due is not None and due <= now:
+                    self._wake_workers()
+            wait = cap if due is None else min(cap, max(MIN_IDLE_SLEEP, (due - now).total_seconds()))
+            await _wait(self._reschedule, wait)
+
+    async def _work(self, worker_id: str, wakeup: asyncio.Event) -> None:
+        while True:
+            # Cleared before the claim: a wake during it is not lost.
+            wakeup.clear()
+            try:
+                job = await self._queue.claim_job(
+                    worker_id, self._config.lease_seconds, self._services.clock.now()
+                )
+            except Exception:
+                log.exception("claiming a job failed")
+                await _wait(wakeup, self._config.poll_seconds)
+                continue
+            if job is None:
+                await wakeup.wait()
+                continue
+            try:
+                await self._run(job)
+            except Exception:
+                # The lease runs out and another attempt follows; nothing is lost.
+                log.exception("job %s failed unexpectedly", job.id, extra={"job_id": job.id})
+
+    async def _run(self, job: Job) -> None:
+        try:
+            attempt = await deliver(self._client, self._config.targets[job.kind], job, self._services)
+        except asyncio.CancelledError:
+            await self._release(job)
+            raise
+        decision = self._config.policy.decide(job, attempt, self._uniform)
+        done = await self._queue.finish(job, decision, self._services.clock.now())
+        if done is None:
+            log.warning("lost the lease on job %s before finishing it", job.id, extra={"job_id": job.id})
+            return
+        if decision.verdict is Verdict.RETRY:
+            self._reschedule.set()
+        elif decision.verdict is Verdict.DEAD:
+            log.error("job %s is DEAD: %s", job.id, decision.error, extra={"job_id": job.id})
+        await mirror_access(self._services, done)
+
+    async def _release(self, job: Job) -> None:
+        try:
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                await asyncio.shield(self._queue.release(job, self._services.clock.now()))
+        except Exception:
+            log.warning("could not release job %s; its lease will expire", job.id)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+class Jobs:
+    """The job machinery one process runs: the shared HTTP client, the pool, the mirror sweep."""
+
+    def __init__(self, client: httpx.AsyncClient, pool: WorkerPool | None, sweeps: TaskGroup) -> None:
+        self.client = client
+        self.pool = pool
+        self._sweeps = sweeps
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
+        await self._sweeps.stop()
+        await self.client.aclose()
+
+
+def start_jobs(settings: Settings, services: Services) -> Jobs:
+    queue = services.jobs
+    if not isinstance(queue, MongoJobQueue):
+        raise TypeError("the worker pool needs the MongoDB job queue")
+    timeout = settings.job_http_timeout_seconds
+    if timeout >= settings.job_lease_seconds:
+        log.warning("ENROLLWIRE_JOB_LEASE_SECONDS should exceed the HTTP timeout, or jobs may run twice")
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+    sweeps = TaskGroup()
+    sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(services)))
+    targets = job_targets(settings)
+    pool = None
+    if settings.job_workers and targets is None:
+        log.error("ENROLLWIRE_LMS_URL / ENROLLWIRE_NOTIFY_URL unset: no job workers run, jobs wait")
+    elif settings.job_workers:
+        assert targets is not None
+        config = PoolConfig(
+            workers=settings.job_workers,
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            policy=retry_policy(settings),
+            targets=targets,
+        )
+        pool = WorkerPool(services, queue, client, config)
+        pool.start()
+    return Jobs(client, pool, sweeps)

@@ -1,0 +1,183 @@
+"""Provisioning jobs as values, and the retry policy that decides what follows an attempt.
+
+Pure: no I/O, no clock, no global randomness. The worker measures an attempt, `classify`
+turns it into an `Attempt`, and `RetryPolicy.decide` says whether the job succeeded, waits
+(and how long), or is dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+from domain.enrollment import AccessStatus
+
+
+class JobKind(StrEnum):
+    PROVISION_ACCESS = "PROVISION_ACCESS"
+    NOTIFY_STUDENT = "NOTIFY_STUDENT"
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    DEAD = "DEAD"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: JobKind
+    enrollment_id: str
+    user_id: str
+    course_id: str
+    email: str | None
+    status: JobStatus
+    attempts: int
+    next_run_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    # Attempts made before the last admin retry; the attempt budget restarts there.
+    round_start: int = 0
+    # +1 on every write to the job, so whoever mirrors it can drop stale states.
+    revision: int = 0
+
+    @property
+    def attempts_this_round(self) -> int:
+        return self.attempts - self.round_start
+
+    def body(self) -> dict[str, str | None]:
+        return {
+            "jobId": self.id,
+            "kind": self.kind.value,
+            "enrollmentId": self.enrollment_id,
+            "userId": self.user_id,
+            "courseId": self.course_id,
+            "email": self.email,
+        }
+
+
+@dataclass(frozen=True)
+class JobPage:
+    rows: list[Job]
+    has_next: bool
+    total: int
+    cursors: list[str]
+
+
+@dataclass(frozen=True)
+class JobStats:
+    pending: int
+    running: int
+    succeeded: int
+    dead: int
+    oldest_pending_seconds: float | None
+
+
+class Outcome(StrEnum):
+    SUCCESS = "SUCCESS"
+    RETRYABLE = "RETRYABLE"
+    PERMANENT = "PERMANENT"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one call to the remote system came to."""
+
+    outcome: Outcome
+    error: str | None = None
+    retry_after: float | None = None
+
+
+SUCCEEDED = Attempt(Outcome.SUCCESS)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def classify_response(status_code: int, retry_after: str | None, now: datetime) -> Attempt:
+    if 200 <= status_code < 300:
+        return SUCCEEDED
+    error = f"HTTP {status_code}"
+    if status_code == 429:
+        return Attempt(Outcome.RETRYABLE, error, parse_retry_after(retry_after, now))
+    if status_code >= 500:
+        return Attempt(Outcome.RETRYABLE, error)
+    # Any other 4xx (and a stray 1xx/3xx): asking again will not change the answer.
+    return Attempt(Outcome.PERMANENT, error)
+
+
+def network_failure(description: str) -> Attempt:
+    """Timeouts, refused connections, resets: the remote end may answer next time."""
+    return Attempt(Outcome.RETRYABLE, description)
+
+
+class Verdict(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    RETRY = "RETRY"
+    DEAD = "DEAD"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    delay: float = 0.0  # seconds before the next attempt, for RETRY
+    error: str | None = None
+
+
+Uniform = Callable[[float, float], float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_seconds: float = 2.0
+    cap_seconds: float = 300.0
+
+    def window(self, attempts: int) -> float:
+        """Upper bound of the full-jitter delay before attempt `attempts + 1`."""
+        # Past the cap the exponent only risks overflow.
+        exponent = min(attempts, 64)
+        return min(self.cap_seconds, self.base_seconds * 2.0**exponent)
+
+    def delay(self, attempts: int, retry_after: float | None, uniform: Uniform) -> float:
+        jittered = uniform(0.0, self.window(attempts))
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+    def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:
+        """`job` as claimed for this attempt (its `attempts` already counts it)."""
+        if attempt.outcome is Outcome.SUCCESS:
+            return Decision(Verdict.SUCCEEDED)
+        if attempt.outcome is Outcome.PERMANENT or job.attempts_this_round >= self.max_attempts:
+            return Decision(Verdict.DEAD, error=attempt.error)
+        delay = self.delay(job.attempts_this_round, attempt.retry_after, uniform)
+        return Decision(Verdict.RETRY, delay, attempt.error)
+
+
+def access_status_for(status: JobStatus) -> AccessStatus:
+    """What the enrollment's `access` shows while its PROVISION_ACCESS job is in `status`."""
+    if status is JobStatus.SUCCEEDED:
+        return AccessStatus.PROVISIONED
+    if status is JobStatus.DEAD:
+        return AccessStatus.FAILED
+    return AccessStatus.PENDING
