@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx2 as httpx
 from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,11 +18,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.background import TaskGroup, every
-from api.graphql_view import GraphQLView
+from api.graphql_view import GraphQLView, websocket_origins
 from api.limits import BodyLimit
 from api.logs import RequestId
 from api.metrics import Metrics
+from api.sandbox_checkout import SandboxCheckout
+from api.sandbox_lms import sandbox_job_routes
 from api.settings import Settings
+from api.webhook import webhook_endpoint
+from api.worker import start_jobs
 from domain.changes import lapse_due_holds, resume_pending
 from domain.services import Policy, Services
 from realtime.hub import Hub
@@ -32,6 +37,7 @@ from store.courses import MongoCourseStore
 from store.database import Collections, Doc, connect, ensure_indexes
 from store.enrollments import MongoEnrollmentStore
 from store.jobs import MongoJobQueue
+from store.payments import MongoPaymentLedger
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ class Runtime:
     collections: Collections
     hub: Hub
     services: Services
+    http: httpx.AsyncClient  # outgoing calls to our own routes (the sandbox checkout)
 
 
 class App(Starlette):
@@ -64,6 +71,7 @@ def build_services(settings: Settings, collections: Collections, hub: Hub) -> Se
         publisher=RealtimePublisher(hub),
         jobs=MongoJobQueue(collections),
         clock=SystemClock(),
+        payments=MongoPaymentLedger(collections),
         policy=Policy(
             coupon_hold=timedelta(seconds=settings.coupon_hold_seconds),
             checkout_url=f"{settings.base_url}/sandbox/checkout",
@@ -94,16 +102,20 @@ def create_app(settings: Settings) -> App:
         hub = Hub(redis_url)
         await hub.start()
         services = build_services(settings, collections, hub)
-        app.runtime = Runtime(metrics, mongo, collections, hub, services)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+        app.runtime = Runtime(metrics, mongo, collections, hub, services, http)
         metrics.watch_hub(hub.stats)
         tasks = TaskGroup()
         tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
         tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
+        jobs = start_jobs(settings, services)
         try:
             yield
         finally:
+            await jobs.stop()
             await tasks.stop()
             await hub.stop()
+            await http.aclose()
             await mongo.close()
 
     view = GraphQLView(
@@ -112,8 +124,9 @@ def create_app(settings: Settings) -> App:
         auth_secret=settings.auth_secret,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
-        allowed_origins=settings.allowed_origins,
+        allowed_origins=websocket_origins(settings),
         connection_init_timeout=settings.connection_init_timeout_seconds,
+        hub=lambda: app.runtime.hub,
     )
 
     async def healthz(request: Request) -> Response:
@@ -125,12 +138,25 @@ def create_app(settings: Settings) -> App:
         body = {"status": "ok" if ready else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    checkout = SandboxCheckout(
+        lambda: app.runtime.services,
+        lambda: app.runtime.http,
+        settings.webhook_secret,
+        f"{settings.base_url}/webhooks/payments",
+    )
     app = App(
         routes=[
             Route("/graphql", BodyLimit(view, settings.max_body_bytes), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *sandbox_job_routes(settings),
+            Route(
+                "/webhooks/payments",
+                webhook_endpoint(lambda: app.runtime.services, [settings.webhook_secret]),
+                methods=["POST"],
+            ),
+            *(checkout.routes() if settings.sandbox_enabled else []),
             Route("/metrics", metrics.endpoint()),
         ],
         middleware=[Middleware(RequestId)],

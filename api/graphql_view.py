@@ -1,26 +1,65 @@
-"""The Strawberry view: builds the typed context per request and authenticates WebSockets."""
+"""The Strawberry view: builds the typed context per request and authenticates WebSockets.
+
+WebSocket close codes a client sees from us: 4403 when `connection_init` carries an invalid or
+expired token, and again when an open socket's token reaches its `exp` (refresh the token and
+reconnect); 4408 when no `connection_init` arrives within `connection_init_timeout_seconds`
+(both subprotocols); 4400/4409/4429 for protocol misuse (Strawberry's). A handshake from an
+`Origin` not allowed is refused with HTTP 403 before anything else runs.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UNSET
 
 from api.auth import verify_token, viewer_from_header
 from api.logs import request_id
+from api.settings import Settings
 from domain.errors import AuthError
 from domain.services import Services
+from realtime.hub import Hub
 from resolvers.context import Context
 from resolvers.loaders import Loaders
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_INIT_TIMEOUT = 4408
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+# Legacy graphql-ws keepalive ("ka") period. graphql-transport-ws has no server keepalive
+# message; uvicorn's WebSocket pings (ws_ping_interval, 20 s) keep those sockets alive.
+KEEP_ALIVE_SECONDS = 15
+
+
+def websocket_origins(settings: Settings) -> list[str]:
+    """Origins whose pages may open a WebSocket besides same-origin ones (which Strawberry allows)."""
+    if settings.allowed_origins:
+        return list(settings.allowed_origins)
+    own = urlsplit(settings.base_url)
+    origins = [f"{own.scheme}://{own.netloc}"]
+    if not settings.production:
+        origins += [f"http://localhost:{settings.port}", f"http://127.0.0.1:{settings.port}"]
+    return origins
+
+
+@dataclass
+class SocketContext(Context):
+    """A WebSocket's context: `on_ws_connect` reports here that `connection_init` was handled."""
+
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -34,30 +73,34 @@ class GraphQLView(GraphQL[Context, None]):
         max_page_size: int,
         allowed_origins: Sequence[str],
         connection_init_timeout: float,
+        hub: Callable[[], Hub] | None = None,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
             keep_alive=True,
-            keep_alive_interval=15,
+            keep_alive_interval=KEEP_ALIVE_SECONDS,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=connection_init_timeout),
-            max_subscriptions_per_connection=50,
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
             allowed_origins=allowed_origins,
         )
         self._services = services
+        self._hub = hub
+        self._init_timeout = connection_init_timeout
         self._secret = auth_secret
         self._max_page_size = max_page_size
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         services = self._services()
-        context = Context(
+        context = (SocketContext if isinstance(request, WebSocket) else Context)(
             services=services,
             loaders=Loaders(services),
             request_id=request_id.get() or uuid.uuid4().hex,
             max_page_size=self._max_page_size,
             request=request,
             response=response if isinstance(response, Response) else None,
+            realtime=None if self._hub is None else self._hub(),
         )
         if isinstance(request, Request):
             try:
@@ -69,13 +112,57 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
         params = context.connection_params or {}
         header = params.get("Authorization", params.get("authorization"))
-        if header is None:
-            return None
-        if not isinstance(header, str):
-            raise ConnectionRejectionError()
-        token = header.removeprefix("Bearer ").removeprefix("bearer ").strip()
-        try:
-            context.viewer = verify_token(self._secret, token)
-        except AuthError:
-            raise ConnectionRejectionError() from None
+        if header is not None:
+            if not isinstance(header, str):
+                raise ConnectionRejectionError()
+            token = header.removeprefix("Bearer ").removeprefix("bearer ").strip()
+            try:
+                context.viewer = verify_token(self._secret, token)
+            except AuthError:
+                raise ConnectionRejectionError() from None
+        if isinstance(context, SocketContext):
+            context.connected.set()
         return None
+
+    async def run(  # type: ignore[override]  # one body for both overloads
+        self,
+        request: Request | WebSocket,
+        context: Context = UNSET,
+        root_value: None = UNSET,
+    ) -> Response | WebSocket:
+        if not isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        own = await self.get_context(request, request)
+        assert isinstance(own, SocketContext)
+        protocol = await self.pick_websocket_subprotocol(request)
+        # Raced against the protocol handler for the socket's whole life, cancelled when it ends.
+        watcher = asyncio.create_task(self._watch(request, own, protocol))
+        try:
+            return await super().run(request, own, root_value)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self, socket: WebSocket, context: SocketContext, protocol: str | None) -> None:
+        try:
+            async with asyncio.timeout(self._init_timeout):
+                await context.connected.wait()
+        except TimeoutError:
+            # Strawberry times out graphql-transport-ws itself; the legacy handler never does.
+            if protocol == GRAPHQL_WS_PROTOCOL:
+                await _close(socket, CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
+            return
+        viewer = context.viewer
+        if viewer is None or viewer.expires_at is None:
+            return
+        left = (viewer.expires_at - self._services().clock.now()).total_seconds()
+        await asyncio.sleep(max(0.0, left))
+        await _close(socket, CLOSE_FORBIDDEN, "Token expired")
+
+
+async def _close(socket: WebSocket, code: int, reason: str) -> None:
+    if socket.application_state is WebSocketState.CONNECTED:
+        # The protocol handler may be closing it at the same moment (client gone, bad message).
+        with contextlib.suppress(RuntimeError, OSError):
+            await socket.close(code, reason)

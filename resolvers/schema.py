@@ -22,8 +22,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.jobs import JobMutations, JobQueries
 from resolvers.mutations import Mutation
 from resolvers.queries import Query
+from resolvers.subscriptions import Subscription
 
 log = logging.getLogger("enrollwire.graphql")
 
@@ -106,9 +108,9 @@ def _mask(message: str) -> Callable[[], SchemaExtension]:
 
 
 # Each feature contributes its own root classes; they are merged into one Query and Mutation.
-QUERIES: tuple[type, ...] = (Query,)
-MUTATIONS: tuple[type, ...] = (Mutation,)
-SUBSCRIPTION: type | None = None
+QUERIES: tuple[type, ...] = (Query, JobQueries)
+MUTATIONS: tuple[type, ...] = (Mutation, JobMutations)
+SUBSCRIPTION: type | None = Subscription
 
 
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:

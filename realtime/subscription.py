@@ -1,0 +1,90 @@
+"""One local subscriber's bounded buffer, fed by the hub's reader and drained by its consumer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class GapReason(StrEnum):
+    RECONNECTED = "reconnected"
+    OVERFLOW = "overflow"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Messages may have been missed before this point: re-read the current state."""
+
+    reason: GapReason
+
+
+RECONNECTED = Gap(GapReason.RECONNECTED)
+OVERFLOW = Gap(GapReason.OVERFLOW)
+
+
+class Subscription:
+    """Async iterator of `bytes | Gap` for one channel; ends when closed.
+
+    The producer side (`push`, `push_gap`, `close`) never awaits, so the hub's reader
+    is never held up by a consumer that is slow or gone.
+    """
+
+    def __init__(self, channel: str, buffer_size: int) -> None:
+        if buffer_size < 1:
+            raise ValueError("buffer_size must be at least 1")
+        self.channel = channel
+        self._buffer_size = buffer_size
+        self._items: deque[bytes | Gap] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def push(self, payload: bytes) -> int:
+        """Queue a payload; return how many payloads were dropped to stay bounded."""
+        return self._append(payload)
+
+    def push_gap(self, gap: Gap) -> int:
+        if self._items and isinstance(self._items[-1], Gap):
+            # The queued gap already makes the consumer resync after everything before it.
+            return 0
+        return self._append(gap)
+
+    def close(self) -> None:
+        self._closed = True
+        self._items.clear()
+        self._wakeup.set()
+
+    def _append(self, item: bytes | Gap) -> int:
+        if self._closed:
+            return 0
+        dropped = 0
+        if len(self._items) >= self._buffer_size:
+            # The incoming item is dropped too: the consumer's resync after the gap
+            # reads state that already includes it, and the buffer stays strictly bounded.
+            dropped = sum(1 for queued in self._items if not isinstance(queued, Gap))
+            dropped += 0 if isinstance(item, Gap) else 1
+            self._items.clear()
+            item = item if isinstance(item, Gap) else OVERFLOW
+        self._items.append(item)
+        self._wakeup.set()
+        return dropped
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> bytes | Gap:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._items.popleft()

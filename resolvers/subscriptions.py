@@ -1,0 +1,218 @@
+"""Subscription fields: live course cards and enrollment event streams, fed by the realtime hub.
+
+`courseCard` is state, not history: it subscribes to its channel before reading the current
+card (so no change can fall between the read and the subscription), sends that card first
+(unless `sinceVersion` shows the client already has it), then one card per change. Versions
+never go back: anything at or below the last version sent is dropped; a jump (a missed
+event) or a hub gap makes it re-read the card from the database instead of trusting the
+event. After a Redis reconnection the current card is always sent again.
+
+`myEnrollmentUpdates` and `adminEnrollmentEvents` are history, which cannot be rebuilt
+from current state. Slow-consumer policy: when a subscriber reads so slowly that its bounded
+buffer overflows (events were dropped), the subscription ends with a GraphQL error whose
+`extensions.code` is `RESYNC_REQUIRED`; the socket stays open, and the client re-reads what it
+shows (`myEnrollments`, `pendingEnrollments`) and subscribes again. A Redis reconnection does
+not end them (the contract keeps subscriptions open through an outage): changes made while
+Redis was down were never published and are not replayed, so a client that must not miss
+any re-reads after its own reconnects, or uses `courseCard`, which resyncs by itself.
+
+Authorization is checked when subscribing and again for every message sent: the event must
+concern the viewer (user streams) and the viewer's token must not have expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
+
+import strawberry
+from graphql import GraphQLError
+
+from domain.enrollment import Enrollment as DomainEnrollment
+from domain.enrollment import EnrollmentStatus
+from domain.events import EnrollmentChange, EventType
+from domain.viewer import Viewer
+from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
+from realtime.envelope import Envelope
+from realtime.hub import Hub
+from realtime.subscription import Gap, GapReason
+from resolvers.context import Info
+from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
+from resolvers.queries import load_card
+from resolvers.types import CourseCard, Enrollment
+
+log = logging.getLogger(__name__)
+
+RESYNC_REQUIRED = "RESYNC_REQUIRED"
+
+
+@strawberry.type
+class EnrollmentEvent:
+    type: EventType
+    enrollment: Enrollment
+    previous_status: EnrollmentStatus | None
+    at: datetime
+
+    @classmethod
+    def of(cls, change: EnrollmentChange) -> EnrollmentEvent:
+        return cls(
+            type=change.type,
+            enrollment=Enrollment(model=change.enrollment),
+            previous_status=change.previous_status,
+            at=change.at,
+        )
+
+
+# The hub hands the same bytes object to every local subscriber of a channel, and an event
+# reaches a user's tabs and the admin consoles alike: decode it once, not once per subscriber.
+@functools.lru_cache(maxsize=64)
+def _decode_shared(payload: bytes) -> Envelope:
+    return Envelope.decode(payload)
+
+
+def decode(payload: bytes) -> EnrollmentChange | None:
+    try:
+        return _decode_shared(payload).change
+    except (ValueError, KeyError, TypeError, IndexError):
+        log.exception("undecodable realtime payload dropped")
+        return None
+
+
+def _hub(info: Info) -> Hub:
+    hub = info.context.realtime
+    if not isinstance(hub, Hub):
+        raise RuntimeError("the realtime hub is not in the context")
+    return hub
+
+
+def _require_fresh_token(info: Info) -> None:
+    viewer = info.context.viewer
+    if viewer is not None and viewer.expires_at is not None:
+        if viewer.expires_at <= info.context.services.clock.now():
+            raise GraphQLError("token expired", extensions={"code": "UNAUTHENTICATED"})
+
+
+def _not_found(course_id: str) -> GraphQLError:
+    return GraphQLError(f"no course {course_id!r}", extensions={"code": "NOT_FOUND"})
+
+
+async def _reread(info: Info, course_id: str) -> CourseCard:
+    info.context.loaders.course.clear(course_id)  # the socket's loader lives as long as the socket
+    card = await load_card(info, course_id)
+    if card is None:
+        raise _not_found(course_id)
+    return card
+
+
+class CardStream:
+    """The version bookkeeping of one `courseCard` subscription."""
+
+    def __init__(self, info: Info, course_id: str, viewer: Viewer | None, card: CourseCard) -> None:
+        self._info, self._course_id, self._viewer = info, course_id, viewer
+        self.last = card.version
+        self._enrollment_id = None if card.enrollment is None else card.enrollment.model.id
+
+    def sent(self, card: CourseCard) -> CourseCard:
+        self.last = card.version
+        self._enrollment_id = None if card.enrollment is None else card.enrollment.model.id
+        return card
+
+    async def on(self, item: bytes | Gap) -> CourseCard | None:
+        """The card to send for this hub item, if any."""
+        if isinstance(item, Gap):
+            card = await _reread(self._info, self._course_id)
+            if item.reason is GapReason.RECONNECTED:
+                # Changes made during the outage were never published: resend whatever holds.
+                return card if card.version >= self.last else None
+            return card if card.version > self.last else None
+        change = decode(item)
+        if change is None:
+            return None
+        enrollment = change.enrollment
+        if enrollment.course_id != self._course_id or not self._concerns_viewer(enrollment):
+            return None
+        if enrollment.version <= self.last:
+            return None  # stale or duplicate: the client already has this or newer
+        if enrollment.version > self.last + 1 or not self._shown_by_card(enrollment):
+            card = await _reread(self._info, self._course_id)
+            return card if card.version > self.last else None
+        course = await self._info.context.loaders.course.load(self._course_id)
+        if course is None or not course.published:
+            raise _not_found(self._course_id)
+        return CourseCard.of(course, True, enrollment)
+
+    def _concerns_viewer(self, enrollment: DomainEnrollment) -> bool:
+        return self._viewer is not None and enrollment.user_id == self._viewer.user_id
+
+    def _shown_by_card(self, enrollment: DomainEnrollment) -> bool:
+        # The card shows the active enrollment, else the latest: an event about another,
+        # inactive enrollment of the same course cannot replace it without a re-read.
+        return self._enrollment_id in (None, enrollment.id) or enrollment.active
+
+
+async def _event_stream(
+    info: Info, channel: str, concerns_viewer: Callable[[DomainEnrollment], bool]
+) -> AsyncGenerator[EnrollmentEvent, None]:
+    async with _hub(info).subscribe(channel) as events:
+        async for item in events:
+            if isinstance(item, Gap):
+                if item.reason is GapReason.RECONNECTED:
+                    continue
+                raise GraphQLError(
+                    f"events may have been missed ({item.reason}): re-read and subscribe again",
+                    extensions={"code": RESYNC_REQUIRED, "reason": str(item.reason)},
+                )
+            change = decode(item)
+            if change is None or not concerns_viewer(change.enrollment):
+                continue
+            _require_fresh_token(info)
+            yield EnrollmentEvent.of(change)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The viewer's live card; the first message is the current state (skipped "
+        "when sinceVersion is given and nothing is newer). version never goes back."
+    )
+    async def course_card(
+        self, info: Info, course_id: strawberry.ID, since_version: int | None = None
+    ) -> AsyncGenerator[CourseCard, None]:
+        cid = str(course_id)
+        viewer = info.context.viewer
+        channel = course_channel(cid) if viewer is None else user_channel(viewer.user_id)
+        # Subscribed before reading, so a change committed meanwhile arrives as an event.
+        async with _hub(info).subscribe(channel) as events:
+            card = await load_card(info, cid)
+            if card is None:
+                raise _not_found(cid)
+            stream = CardStream(info, cid, viewer, card)
+            if since_version is None or card.version > since_version:
+                _require_fresh_token(info)
+                yield stream.sent(card)
+            async for item in events:
+                fresh = await stream.on(item)
+                if fresh is not None:
+                    _require_fresh_token(info)
+                    yield stream.sent(fresh)
+
+    @strawberry.subscription(permission_classes=[SignedIn], description="Every change to my enrollments.")
+    async def my_enrollment_updates(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
+        user_id = require_viewer(info).user_id
+        stream = _event_stream(info, user_channel(user_id), lambda e: e.user_id == user_id)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                yield event
+
+    @strawberry.subscription(
+        permission_classes=[AdminOnly], description="Admins: every CREATED and every change, for all users."
+    )
+    async def admin_enrollment_events(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
+        require_admin(info)
+        stream = _event_stream(info, ADMIN_CHANNEL, lambda e: True)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                yield event

@@ -1,0 +1,199 @@
+"""Subscriptions across server instances, through a Redis outage, under churn and slow readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx2 as httpx
+from redis.asyncio import Redis
+
+from api.embedded import ManagedServer
+from domain.enrollment import Access, AccessStatus, Enrollment, EnrollmentStatus, PaymentMethod
+from domain.events import EnrollmentChange, EventType
+from domain.money import Money
+from domain.viewer import Role
+from realtime.channels import ADMIN_CHANNEL, PREFIX
+from realtime.envelope import Envelope
+from tests import servers
+from tests.realtime.wsclient import (
+    ADMIN_EVENTS,
+    APPROVE,
+    COURSE_CARD,
+    PROTOCOLS,
+    card_of,
+    create_course,
+    enroll_eft,
+    signed_in,
+    until,
+    ws_connect,
+)
+from tests.servers import GraphQLClient, RunningApp, serve
+
+
+@contextlib.asynccontextmanager
+async def gql_for(app: RunningApp) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http:
+        yield GraphQLClient(http, app)
+
+
+async def test_a_change_made_through_one_instance_reaches_subscribers_of_another(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    first = servers.test_settings(mongo_server.url, redis_server.url)
+    second = servers.test_settings(mongo_server.url, redis_server.url, mongodb_db=first.mongodb_db)
+    async with serve(first) as one, serve(second) as two, gql_for(two) as gql_two:
+        await create_course(gql_two, two, "c1")
+        student, admin = one.token("cross"), one.token("admin-x", Role.ADMIN)
+        async with signed_in(one.ws_url, student) as tab, signed_in(one.ws_url, admin) as console:
+            card = await tab.subscribe(COURSE_CARD, {"courseId": "c1"})
+            events = await console.subscribe(ADMIN_EVENTS)
+            assert (await card_of(tab, card))["version"] == 0
+
+            enrollment = await enroll_eft(gql_two, student, "c1")
+            assert (await card_of(tab, card))["buttonText"] == "Pending Approval"
+            created = (await console.next_data(events))["adminEnrollmentEvents"]
+            assert (created["type"], created["enrollment"]["id"]) == ("CREATED", enrollment["id"])
+
+
+async def test_redis_killed_and_restarted_resends_every_card_its_current_state(
+    mongo_server: ManagedServer, own_redis: ManagedServer
+) -> None:
+    async with serve(servers.test_settings(mongo_server.url, own_redis.url)) as app, gql_for(app) as gql:
+        hub = app.app.runtime.hub
+        await create_course(gql, app, "c1")
+        students = [f"s{i}" for i in range(10)]
+        tokens = {s: app.token(s) for s in students}
+        admin = app.token("admin-r", Role.ADMIN)
+        async with contextlib.AsyncExitStack() as stack:
+            # 50 courseCard subscriptions: 5 tabs for each of 10 students, half on each protocol.
+            tabs = [
+                (s, await stack.enter_async_context(signed_in(app.ws_url, tokens[s], PROTOCOLS[i % 2])))
+                for s in students
+                for i in range(5)
+            ]
+            ops = [await tab.subscribe(COURSE_CARD, {"courseId": "c1"}) for _, tab in tabs]
+            for (_, tab), op in zip(tabs, ops, strict=True):
+                assert (await card_of(tab, op))["version"] == 0
+            console = await stack.enter_async_context(signed_in(app.ws_url, admin))
+            events = await console.subscribe(ADMIN_EVENTS)
+
+            own_redis.kill()
+            await until(lambda: not hub.healthy)
+            assert (await gql.http.get("/readyz")).status_code == 503
+            # The write succeeds; its publish fails and is only logged.
+            during = await enroll_eft(gql, tokens["s0"], "c1")
+
+            own_redis.start()
+            await until(lambda: hub.healthy, within=30)
+            for (student, tab), op in zip(tabs, ops, strict=True):
+                card = await card_of(tab, op, within=30)
+                expected = ("Pending Approval", during["version"]) if student == "s0" else ("Enroll Now", 0)
+                assert (card["buttonText"], card["version"]) == expected
+            approved = await gql(APPROVE, {"id": during["id"]}, admin)
+            assert approved["data"]["approveEnrollment"]["errors"] == []
+            # The admin stream stayed open through the outage and carries later changes.
+            event = (await console.next_data(events))["adminEnrollmentEvents"]
+            assert (event["type"], event["enrollment"]["status"]) == ("STATUS_CHANGED", "APPROVED")
+            for (student, tab), op in zip(tabs, ops, strict=True):
+                if student == "s0":
+                    assert (await card_of(tab, op))["buttonText"] == "Continue Course"
+        await until(lambda: hub.stats().subscribers == 0)
+
+
+async def test_connect_subscribe_disconnect_cycles_leave_nothing_behind(
+    gql: GraphQLClient, running: RunningApp, redis_server: ManagedServer
+) -> None:
+    await create_course(gql, running, "c1")
+    hub = running.app.runtime.hub
+    cycles, workers = 1000, 10
+
+    async def churn(worker: int) -> None:
+        for i in range(cycles // workers):
+            user = f"churn-{worker}-{i}"
+            async with signed_in(running.ws_url, running.token(user), PROTOCOLS[i % 2]) as tab:
+                op = await tab.subscribe(COURSE_CARD, {"courseId": "c1"})
+                assert (await card_of(tab, op))["version"] == 0
+                if i % 3 == 0:
+                    tab.ws.transport.abort()  # gone without a close frame, like a killed tab
+
+    await asyncio.gather(*(churn(w) for w in range(workers)))
+    await until(lambda: hub.stats().subscribers == 0 and hub.stats().channels == 0)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        channels = await redis.pubsub_channels(f"{PREFIX}user:*")
+    finally:
+        await redis.aclose()
+    assert channels == []
+
+
+# About 4 KiB a frame, so kernel socket buffers (megabytes, autotuned) fill within the test.
+HEAVY_ADMIN_EVENTS = (
+    "subscription { adminEnrollmentEvents { "
+    + " ".join(
+        f"e{i}: enrollment {{ id userId courseId status paymentMethod version createdAt updatedAt "
+        "paymentReference amountDue { amount currency } amountPaid { amount currency } }"
+        for i in range(20)
+    )
+    + " } }"
+)
+
+
+def fake_change(n: int) -> bytes:
+    now = datetime.now(UTC)
+    enrollment = Enrollment(
+        id=f"e{n}",
+        user_id="flood",
+        course_id="c1",
+        status=EnrollmentStatus.AWAITING_APPROVAL,
+        payment_method=PaymentMethod.EFT,
+        full_price=Money(1000, "ZAR"),
+        amount_due=Money(1000, "ZAR"),
+        amount_paid=Money(0, "ZAR"),
+        coupon=None,
+        payment_reference=None,
+        rejection_reason=None,
+        approved_by=None,
+        version=n,
+        created_at=now,
+        updated_at=now,
+        access=Access(AccessStatus.NOT_STARTED, 0, None, None),
+        email=None,
+    )
+    return Envelope(EnrollmentChange(EventType.CREATED, enrollment, None, now)).encode()
+
+
+async def test_a_client_that_never_reads_stays_bounded_and_never_delays_a_reader(
+    gql: GraphQLClient, running: RunningApp
+) -> None:
+    await create_course(gql, running, "c1")
+    hub = running.app.runtime.hub
+    admin = running.token("admin-flood", Role.ADMIN)
+    total, batch = 5000, 50
+    publisher = Redis.from_url(running.settings.redis_url or "")
+    stalling = ws_connect(running.ws_url, receive_buffer=4096)
+    async with stalling as stalled, signed_in(running.ws_url, admin) as reader, publisher:
+        await stalled.init(admin)
+        stalled_op = await stalled.subscribe(HEAVY_ADMIN_EVENTS)
+        reader_op = await reader.subscribe(ADMIN_EVENTS)
+        await until(lambda: hub.stats().subscribers == 2)
+        for start in range(0, total, batch):
+            # Paced by the reader, in order: one pipelined round trip per batch.
+            pipe = publisher.pipeline(transaction=False)
+            for n in range(start, start + batch):
+                pipe.publish(ADMIN_CHANNEL, fake_change(n))
+            await pipe.execute()
+            for n in range(start, start + batch):
+                event = (await reader.next_data(reader_op))["adminEnrollmentEvents"]
+                assert event["enrollment"]["version"] == n
+        assert hub.stats().dropped > 0
+        # What the stalled client gets when it reads at last: a bounded backlog, then the resync.
+        received = 0
+        while (message := await stalled.next_message(stalled_op))["type"] != "error":
+            if message["payload"].get("errors"):
+                assert message["payload"]["errors"][0]["extensions"]["code"] == "RESYNC_REQUIRED"
+                break
+            received += 1
+        assert received < total // 4
