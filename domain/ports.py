@@ -9,9 +9,11 @@ from typing import Protocol
 
 from domain.coupon import Coupon, NewCoupon
 from domain.course import Course
-from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
+from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
+from domain.jobs import Job, JobPage, JobStats, JobStatus
 from domain.money import Money
+from domain.payment_events import EventWrite, PaymentEvent
 
 
 class Clock(Protocol):
@@ -82,12 +84,29 @@ class EnrollmentStore(Protocol):
     ) -> Enrollment | None: ...
     async def lapse_hold(self, enrollment_id: str, now: datetime) -> Enrollment | None: ...
     async def due_lapses(self, now: datetime, limit: int) -> list[str]: ...
+    async def set_access(
+        self,
+        enrollment_id: str,
+        status: AccessStatus,
+        attempts: int,
+        last_error: str | None,
+        job_revision: int,
+    ) -> Enrollment | None:
+        """Mirror a provisioning job's state; None when a newer job state is already shown."""
+
     async def with_pending_effects(self, grace: timedelta, limit: int) -> list[Enrollment]: ...
     async def clear_pending(self, enrollment_id: str, effect: Effect) -> None: ...
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
     ) -> Page: ...
+
+
+class PaymentLedger(Protocol):
+    async def record_event(self, event: PaymentEvent, now: datetime) -> EventWrite:
+        """Records the event id and applies its effect in one conditional write, or says why not."""
+
+    async def by_reference(self, reference: str) -> Enrollment | None: ...
 
 
 class EventPublisher(Protocol):
@@ -98,3 +117,12 @@ class EventPublisher(Protocol):
 class JobQueue(Protocol):
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         """Idempotent: the jobs' ids derive from the enrollment."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+    async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
+        """DEAD -> PENDING; None when the job is unknown or not DEAD."""
+
+    async def mark_access_synced(self, job: Job) -> None: ...
+    async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...
+    async def stats(self, now: datetime) -> JobStats: ...
+    async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage: ...

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.ports import Clock, CouponStore, CourseStore, EnrollmentStore, EventPublisher, JobQueue
+from domain.ports import (
+    Clock,
+    CouponStore,
+    CourseStore,
+    EnrollmentStore,
+    EventPublisher,
+    JobQueue,
+    PaymentLedger,
+)
 
 
 @dataclass(frozen=True)
@@ -24,3 +32,4 @@ class Services:
     jobs: JobQueue
     clock: Clock
     policy: Policy
+    payments: PaymentLedger

@@ -1,0 +1,151 @@
+"""`POST /webhooks/payments`: content type -> bounded read -> signature -> parse -> one use case call.
+
+Every step rejects a client's mistake with `Rejected`; one table maps its code to a status,
+so nothing a gateway sends can become a 500 (a gateway retries a 500 for days). The steps
+run in the contract's order: 415, 413, 401, 400, 404.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.limits import BodyTooLarge, declared_length, read_bounded
+from api.webhook_signature import HEADER, SignatureError, verify
+from domain.payment_events import PaymentEvent
+from domain.payments import Outcome, PaymentOutcome, apply_payment_event
+from domain.services import Services
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_ID_LENGTH = 200
+MAX_TYPE_LENGTH = 100
+# Ten billion in major units: far above any course price, far below int64 after a thousand events.
+MAX_AMOUNT = 10**12
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class Rejection(StrEnum):
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    MALFORMED = "MALFORMED"
+    UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"
+    EVENT_LIMIT = "EVENT_LIMIT"
+    RETRY_LATER = "RETRY_LATER"
+
+
+STATUS: dict[Rejection, int] = {
+    Rejection.UNSUPPORTED_MEDIA_TYPE: 415,
+    Rejection.PAYLOAD_TOO_LARGE: 413,
+    Rejection.BAD_SIGNATURE: 401,
+    Rejection.MALFORMED: 400,
+    Rejection.UNKNOWN_REFERENCE: 404,
+    # Not in the contract's table: both keep the gateway retrying rather than dropping money.
+    Rejection.EVENT_LIMIT: 409,
+    Rejection.RETRY_LATER: 503,
+}
+
+
+class Rejected(Exception):
+    def __init__(self, code: Rejection, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def webhook_endpoint(services: Callable[[], Services], secrets: Sequence[str]) -> Endpoint:
+    async def payments_webhook(request: Request) -> Response:
+        try:
+            return JSONResponse(_answer(await _process(request, services(), secrets)))
+        except Rejected as rejected:
+            body = {"error": {"code": rejected.code.value, "message": rejected.message}}
+            return JSONResponse(body, status_code=STATUS[rejected.code])
+
+    return payments_webhook
+
+
+async def _process(request: Request, services: Services, secrets: Sequence[str]) -> PaymentOutcome:
+    require_json(request.headers.get("content-type"))
+    body = await read_body(request)
+    try:
+        verify(request.headers.get(HEADER), body, secrets, services.clock.now().timestamp())
+    except SignatureError as error:
+        raise Rejected(Rejection.BAD_SIGNATURE, str(error)) from None
+    return await apply_payment_event(services, parse_event(body))
+
+
+def require_json(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise Rejected(Rejection.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
+
+
+async def read_body(request: Request) -> bytes:
+    """At most MAX_BODY_BYTES, counted while reading: Content-Length is only a hint."""
+    too_large = Rejected(Rejection.PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_BODY_BYTES} bytes")
+    length = declared_length(request.scope)
+    if length is not None and length > MAX_BODY_BYTES:
+        raise too_large
+    try:
+        return await read_bounded(request.receive, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        raise too_large from None
+
+
+def parse_event(body: bytes) -> PaymentEvent:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _malformed("the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise _malformed("the body must be a JSON object")
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise _malformed("data must be an object")
+    amount = data.get("amount")
+    # bool is an int in Python, and `true` is not an amount.
+    if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
+        raise _malformed(f"data.amount must be an integer from 0 to {MAX_AMOUNT} (minor units)")
+    currency = data.get("currency")
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise _malformed("data.currency must be a three-letter upper-case code")
+    return PaymentEvent(
+        id=_text(doc, "id", MAX_ID_LENGTH),
+        type=_text(doc, "type", MAX_TYPE_LENGTH),
+        reference=_text(data, "reference", MAX_ID_LENGTH, "data."),
+        amount=amount,
+        currency=currency,
+    )
+
+
+def _text(doc: dict[str, Any], key: str, limit: int, prefix: str = "") -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise _malformed(f"{prefix}{key} must be a string of 1-{limit} characters")
+    return value
+
+
+def _malformed(message: str) -> Rejected:
+    return Rejected(Rejection.MALFORMED, message)
+
+
+def _answer(outcome: PaymentOutcome) -> dict[str, str]:
+    if outcome.outcome is Outcome.UNKNOWN_REFERENCE:
+        raise Rejected(Rejection.UNKNOWN_REFERENCE, "no enrollment has this payment reference")
+    if outcome.outcome is Outcome.EVENT_LIMIT:
+        raise Rejected(Rejection.EVENT_LIMIT, "this enrollment accepts no more payment events")
+    if outcome.outcome is Outcome.RETRY_LATER:
+        raise Rejected(Rejection.RETRY_LATER, "the enrollment is busy; retry later")
+    answer = {"status": outcome.outcome.value, "enrollmentId": outcome.enrollment_id or ""}
+    if outcome.reason is not None:
+        answer["reason"] = outcome.reason
+    return answer

@@ -1,0 +1,68 @@
+"""Payment gateway events and what recording one did, as values shared by the use case and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.enrollment import Enrollment
+
+
+class PaymentEventType(StrEnum):
+    SUCCEEDED = "payment.succeeded"
+    FAILED = "payment.failed"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """One validated webhook event. `type` stays a string: unknown types are recorded, not refused."""
+
+    id: str
+    type: str
+    reference: str
+    amount: int
+    currency: str
+
+
+class EventEffect(StrEnum):
+    """What the database decided the event does, from the enrollment as it was at that instant."""
+
+    APPROVED = "approved"  # paid in full: PENDING_PAYMENT/PAYMENT_FAILED -> APPROVED
+    RECORDED = "recorded"  # money added, status unchanged
+    FAILED = "failed"  # PENDING_PAYMENT -> PAYMENT_FAILED
+    IGNORED = "ignored"  # event id and delivery recorded, nothing else
+
+
+class IgnoredReason(StrEnum):
+    CURRENCY_MISMATCH = "currency_mismatch"
+    ZERO_AMOUNT = "zero_amount"
+    NOT_PENDING_PAYMENT = "not_pending_payment"
+    UNKNOWN_TYPE = "unknown_type"
+
+
+@dataclass(frozen=True)
+class EventApplied:
+    """The one conditional write matched: the event id is now recorded with its effect."""
+
+    enrollment: Enrollment
+    effect: EventEffect
+    reason: IgnoredReason | None = None
+
+
+class Miss(StrEnum):
+    """Why the write that records a new event id matched nothing."""
+
+    DUPLICATE = "duplicate"  # the id was recorded before; this delivery was logged only
+    UNKNOWN_REFERENCE = "unknown_reference"
+    HOLD_OVERDUE = "hold_overdue"  # a coupon hold has run out: lapse it first, then try again
+    EVENT_LIMIT = "event_limit"  # the enrollment holds as many distinct event ids as it may
+    CONTENDED = "contended"  # the enrollment changed between the checks: try again
+
+
+@dataclass(frozen=True)
+class EventMissed:
+    miss: Miss
+    enrollment_id: str | None
+
+
+EventWrite = EventApplied | EventMissed
