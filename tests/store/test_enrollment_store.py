@@ -1,0 +1,134 @@
+"""Every (status, action) pair through the real store: one conditional update, or nothing."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from domain.enrollment import Action, EnrollmentStatus, PaymentMethod, next_status
+from domain.money import Money
+from domain.ports import NewEnrollment, TransitionExtras
+from domain.services import Services
+from tests.store.conftest import StoreEnv, unique
+
+PAIRS = list(itertools.product(EnrollmentStatus, Action))
+
+
+def draft(
+    services: Services, status: EnrollmentStatus, user: str, course: str, version: int = 1
+) -> NewEnrollment:
+    price = Money(1000, "ZAR")
+    return NewEnrollment(
+        id=services.enrollments.new_id(),
+        user_id=user,
+        email=None,
+        course_id=course,
+        status=status,
+        payment_method=PaymentMethod.EFT,
+        full_price=price,
+        amount_due=price,
+        coupon_code=None,
+        coupon_discount=0,
+        hold_expires_at=None,
+        payment_reference=unique("pay"),
+        version=version,
+        pending=frozenset(),
+    )
+
+
+async def raw(env: StoreEnv, enrollment_id: str) -> dict[str, Any]:
+    doc = await env.collections.enrollments.find_one({"_id": enrollment_id})
+    assert doc is not None
+    return doc
+
+
+async def test_every_pair_changes_exactly_when_allowed(store: StoreEnv) -> None:
+    services = store.services
+    extras = TransitionExtras(approved_by="admin-1", rejection_reason="no seats", new_reference=None)
+    for status, action in PAIRS:
+        created = await services.enrollments.insert(draft(services, status, unique("u"), "c1"))
+        assert created is not None
+        before = await raw(store, created.id)
+        changed = await services.enrollments.apply_transition(
+            created.id, action, extras, now=store.clock.now()
+        )
+        after = await raw(store, created.id)
+        target = next_status(status, action)
+        label = f"{status} x {action}"
+        if target is None:
+            assert changed is None, label
+            assert after == before, label
+            continue
+        assert changed is not None, label
+        assert changed.status is target, label
+        assert changed.previous_status is status, label
+        assert changed.version == after["version"] == before["version"] + 1, label
+        assert after["status"] == target.value, label
+        assert after["updatedAt"] >= before["updatedAt"], label
+
+
+async def test_refused_transition_on_unknown_id(services: Services, store: StoreEnv) -> None:
+    missing = services.enrollments.new_id()
+    assert (
+        await services.enrollments.apply_transition(
+            missing, Action.APPROVE, TransitionExtras(), now=store.clock.now()
+        )
+        is None
+    )
+    assert await store.collections.enrollments.count_documents({}) == 0
+
+
+async def test_approval_and_rejection_record_who_and_why(services: Services, store: StoreEnv) -> None:
+    first = await services.enrollments.insert(draft(services, EnrollmentStatus.AWAITING_APPROVAL, "u1", "c1"))
+    second = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, "u2", "c1")
+    )
+    assert first is not None and second is not None
+    now = store.clock.now()
+    approved = await services.enrollments.apply_transition(
+        first.id, Action.APPROVE, TransitionExtras(approved_by="boss"), now=now
+    )
+    assert approved is not None and approved.approved_by == "boss"
+    # A reason that looks like an operator is stored as text, not evaluated.
+    rejected = await services.enrollments.apply_transition(
+        second.id, Action.REJECT, TransitionExtras(rejection_reason="$status"), now=now
+    )
+    assert rejected is not None and rejected.rejection_reason == "$status"
+
+
+async def test_retry_adds_a_reference_and_keeps_the_old_ones(services: Services, store: StoreEnv) -> None:
+    failed = await services.enrollments.insert(draft(services, EnrollmentStatus.PAYMENT_FAILED, "u1", "c1"))
+    assert failed is not None and failed.payment_reference is not None
+    retried = await services.enrollments.apply_transition(
+        failed.id, Action.RETRY_PAYMENT, TransitionExtras(new_reference="pay_new"), now=store.clock.now()
+    )
+    assert retried is not None and retried.payment_reference == "pay_new"
+    assert (await raw(store, failed.id))["paymentReferences"] == [failed.payment_reference, "pay_new"]
+
+
+@pytest.mark.parametrize("active", [EnrollmentStatus.PENDING_PAYMENT, EnrollmentStatus.APPROVED])
+async def test_one_active_enrollment_per_user_and_course(
+    services: Services, active: EnrollmentStatus
+) -> None:
+    assert await services.enrollments.insert(draft(services, active, "u1", "c1")) is not None
+    assert (
+        await services.enrollments.insert(draft(services, EnrollmentStatus.AWAITING_APPROVAL, "u1", "c1"))
+        is None
+    )
+    # Other users and other courses are unaffected.
+    assert await services.enrollments.insert(draft(services, active, "u2", "c1")) is not None
+    assert await services.enrollments.insert(draft(services, active, "u1", "c2")) is not None
+
+
+async def test_ended_enrollments_do_not_block_and_versions_climb(services: Services) -> None:
+    old = await services.enrollments.insert(draft(services, EnrollmentStatus.REJECTED, "u1", "c1", version=4))
+    assert old is not None
+    assert await services.enrollments.latest_version("u1", "c1") == 4
+    assert await services.enrollments.latest_version("u1", "other") == 0
+    again = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, "u1", "c1", 5)
+    )
+    assert again is not None
+    assert await services.enrollments.active_for("u1", "c1") == again
