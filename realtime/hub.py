@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
-from realtime.link import LINK_ERRORS, REDIS_ERRORS, Link, LinkLost, publisher_client
+from realtime.link import LINK_ERRORS, Link, LinkLost, describe
+from realtime.publishing import Publisher
+from realtime.registry import Channels
 from realtime.subscription import RECONNECTED, Subscription
-from realtime.supervise import full_jitter, supervise
+from realtime.supervise import cancel_and_wait, full_jitter, supervise
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,12 @@ class Hub:
         reconnect_base: float = 0.1,
         reconnect_cap: float = 5.0,
     ) -> None:
-        if buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
         if not 0 < heartbeat_interval < heartbeat_timeout:
             raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
         if not 0 < reconnect_base <= reconnect_cap:
             raise ValueError("need 0 < reconnect_base <= reconnect_cap")
         self._url = redis_url
-        self._buffer_size = buffer_size
+        self._channels = Channels(buffer_size)
         self._hb_interval = heartbeat_interval
         self._hb_timeout = heartbeat_timeout
         self._base, self._cap = reconnect_base, reconnect_cap
@@ -66,35 +64,31 @@ class Hub:
         self._poll = min(0.5, heartbeat_interval / 2)
         self._hb_channel = f"{HEARTBEAT_PREFIX}{uuid.uuid4().hex}"
 
-        self._subs: dict[str, set[Subscription]] = {}
-        self._redis_channels: set[str] = set()
-        self._lock = asyncio.Lock()  # held while Redis and `_redis_channels` may disagree
         self._link: Link | None = None
         self._lost: str | None = "not connected yet"
         self._healthy = False
         self._last_echo = 0.0
         self._hb_kick = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._publisher: Redis | None = None
+        self._publisher: Publisher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._syncs: set[asyncio.Task[None]] = set()
         self._started = self._stopped = self._connected_before = False
-        self._publish_failing = False
-        self._published = self._received = self._dropped = 0
-        self._publish_failures = self._reconnects = 0
+        self._reconnects = 0
 
     @property
     def healthy(self) -> bool:
         return self._healthy
 
     def stats(self) -> HubStats:
+        publisher = self._publisher
         return HubStats(
-            channels=len(self._redis_channels),
-            subscribers=sum(len(subs) for subs in self._subs.values()),
-            published=self._published,
-            received=self._received,
-            dropped=self._dropped,
-            publish_failures=self._publish_failures,
+            channels=self._channels.in_redis,
+            subscribers=self._channels.subscribers,
+            published=publisher.published if publisher else 0,
+            received=self._channels.received,
+            dropped=self._channels.dropped,
+            publish_failures=publisher.failures if publisher else 0,
             reconnects=self._reconnects,
         )
 
@@ -102,7 +96,7 @@ class Hub:
         if self._started:
             raise RuntimeError("Hub.start() may be called once")
         self._started = True
-        self._publisher = publisher_client(self._url, self._timeout)
+        self._publisher = Publisher(self._url, self._timeout)
         backoff = {"base": self._base, "cap": self._cap}
         self._tasks = [
             asyncio.create_task(supervise("hub reader", self._read_forever, **backoff)),
@@ -118,61 +112,30 @@ class Hub:
         if self._stopped:
             return
         self._stopped = True
-        for subs in self._subs.values():
-            for sub in subs:
-                sub.close()
-        pending = [*self._tasks, *self._syncs]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        self._channels.close_everyone()
+        await cancel_and_wait([*self._tasks, *self._syncs])
         await self._drop_link("hub stopped")
         if self._publisher is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._publisher.aclose()
+            await self._publisher.aclose()
 
     async def publish(self, channel: str, payload: bytes) -> bool:
         if self._publisher is None:
             raise RuntimeError("Hub.publish() before Hub.start()")
-        if self._stopped:
-            return self._publish_failed(channel, LinkLost("hub stopped"))
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._publisher.publish(channel, payload)
-        except REDIS_ERRORS as exc:
-            return self._publish_failed(channel, exc)
-        if self._publish_failing:
-            self._publish_failing = False
-            log.info("publishing to Redis works again")
-        self._published += 1
-        return True
-
-    def _publish_failed(self, channel: str, exc: BaseException) -> bool:
-        self._publish_failures += 1
-        # One warning per outage, not one per event published during it.
-        level = logging.DEBUG if self._publish_failing else logging.WARNING
-        log.log(level, "publish to %r failed: %r", channel, exc)
-        self._publish_failing = True
-        return False
+        return await self._publisher.publish(channel, payload)
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         return self._subscription(channel)
 
     @asynccontextmanager
     async def _subscription(self, channel: str) -> AsyncIterator[Subscription]:
-        sub = Subscription(channel, self._buffer_size)
+        sub = self._channels.attach(channel)
         if self._stopped:
             sub.close()
-        self._subs.setdefault(channel, set()).add(sub)
         try:
             await self._sync_channel(channel)
             yield sub
         finally:
-            sub.close()
-            subs = self._subs.get(channel)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._subs[channel]
+            self._channels.detach(sub)
             await self._sync_channel(channel)
 
     async def _sync_channel(self, channel: str) -> None:
@@ -183,31 +146,18 @@ class Hub:
         task = asyncio.create_task(self._reconcile(channel))
         self._syncs.add(task)
         task.add_done_callback(self._syncs.discard)
-        await task
+        await asyncio.shield(task)
 
     async def _reconcile(self, channel: str) -> None:
-        async with self._lock:
+        async with self._channels.lock:
             link = self._link
             if link is None or self._lost is not None:
                 return  # the next connection subscribes whatever has local subscribers then
-            wanted = channel in self._subs
-            if wanted == (channel in self._redis_channels):
-                return
             try:
-                if wanted:
-                    await link.subscribe(channel)
-                else:
-                    await link.unsubscribe(channel)
+                await self._channels.reconcile(channel, link)
             except LINK_ERRORS as exc:
                 # Redis's view of this channel is unknown now: resync everything.
-                self._mark_lost(f"(un)subscribe {channel!r} failed: {exc!r}")
-                return
-            if self._link is not link:
-                return
-            if wanted:
-                self._redis_channels.add(channel)
-            else:
-                self._redis_channels.discard(channel)
+                self._mark_lost(f"(un)subscribe {channel!r} failed: {describe(exc)}")
 
     async def _read_forever(self) -> None:
         failures = 0
@@ -217,12 +167,12 @@ class Hub:
             except LINK_ERRORS as exc:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG
-                log.log(level, "Redis subscription connect failed (try %d): %r", failures, exc)
+                log.log(level, "Redis subscription connect failed (try %d): %s", failures, describe(exc))
             else:
                 try:
                     await self._pump(link)
                 except LINK_ERRORS as exc:
-                    log.warning("Redis subscription connection lost: %r", exc)
+                    log.warning("Redis subscription connection lost: %s", describe(exc))
                 finally:
                     await self._drop_link("reader stopped")
                 # A link that never carried an echo keeps backing off: Redis may be flapping.
@@ -233,11 +183,11 @@ class Hub:
     async def _connect(self) -> Link:
         link = Link(self._url, self._timeout, self._poll)
         try:
-            async with asyncio.timeout(2 * self._timeout), self._lock:
-                channels = list(self._subs)
+            async with asyncio.timeout(2 * self._timeout), self._channels.lock:
+                channels = self._channels.wanted()
                 await link.open([self._hb_channel, *channels], self._deliver)
                 self._link, self._lost = link, None
-                self._redis_channels = set(channels)
+                self._channels.resubscribed(channels)
         except BaseException:
             await link.close()
             raise
@@ -247,9 +197,7 @@ class Hub:
         self._first_attempt.set()
         self._last_echo = asyncio.get_running_loop().time()
         self._hb_kick.set()
-        for subs in self._subs.values():
-            for sub in subs:
-                self._dropped += sub.push_gap(RECONNECTED)
+        self._channels.gap_everyone(RECONNECTED)
         return link
 
     async def _pump(self, link: Link) -> None:
@@ -265,10 +213,8 @@ class Hub:
     def _deliver(self, channel: str, payload: bytes) -> None:
         if channel == self._hb_channel:
             self._on_echo()
-            return
-        self._received += 1
-        for sub in self._subs.get(channel, ()):
-            self._dropped += sub.push(payload)
+        else:
+            self._channels.deliver(channel, payload)
 
     def _on_echo(self) -> None:
         self._last_echo = asyncio.get_running_loop().time()
@@ -284,11 +230,7 @@ class Hub:
         assert self._publisher is not None
         while True:
             self._hb_kick.clear()
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._publisher.publish(self._hb_channel, b"")
-            except REDIS_ERRORS as exc:
-                log.debug("heartbeat publish failed: %r", exc)
+            await self._publisher.heartbeat(self._hb_channel)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._hb_interval):
                     await self._hb_kick.wait()
@@ -303,6 +245,6 @@ class Hub:
     async def _drop_link(self, reason: str) -> None:
         self._mark_lost(reason)
         link, self._link = self._link, None
-        self._redis_channels.clear()
+        self._channels.disconnected()
         if link is not None:
             await link.close()

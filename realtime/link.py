@@ -12,10 +12,9 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -29,23 +28,7 @@ class LinkLost(Exception):
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 LINK_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, LinkLost)
 
-PUBLISH_POOL_SIZE = 16
-
 OnMessage = Callable[[str, bytes], None]
-
-
-def publisher_client(url: str, timeout: float) -> Redis:
-    # One retry on a connection error recovers a pooled connection that died with a
-    # Redis restart; timeouts are not retried, so a black-holed server costs one timeout.
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=PUBLISH_POOL_SIZE,
-        timeout=timeout,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-    )
-    return Redis.from_pool(pool)
 
 
 class Link:
@@ -62,14 +45,19 @@ class Link:
         )
         self._pubsub = self._client.pubsub()
         self._ack: tuple[str, str, asyncio.Future[None]] | None = None
+        self._failed: str | None = None
         self.proven = False  # a heartbeat echo came through it
 
     async def open(self, channels: Collection[str], on_message: OnMessage) -> None:
         """Connect and subscribe `channels`, returning once Redis confirmed every one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         waiting = set(channels)
         if waiting:
             await self._pubsub.subscribe(*waiting)
         while waiting:
+            if loop.time() > deadline:
+                raise TimeoutError(f"Redis did not confirm {len(waiting)} subscriptions")
             message = await self._pubsub.get_message(timeout=self._poll)
             if message is None:
                 continue
@@ -86,15 +74,24 @@ class Link:
 
     async def _confirmed(self, kind: str, channel: str) -> None:
         # Callers serialize these (the hub's lock), so one pending ack is unambiguous.
+        if self._failed is not None:
+            raise LinkLost(self._failed)
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ack = (kind, channel, ack)
         try:
-            async with asyncio.timeout(self._timeout):
-                if kind == "subscribe":
-                    await self._pubsub.subscribe(channel)
-                else:
-                    await self._pubsub.unsubscribe(channel)
-                await ack
+            # Sends are bounded by the socket timeout. The confirmation is awaited with
+            # asyncio.wait, not a cancelling timeout: on Python 3.11 redis-py's send
+            # (asyncio.wait_for) can swallow a cancellation, which would disarm the timeout.
+            if kind == "subscribe":
+                await self._pubsub.subscribe(channel)
+            else:
+                await self._pubsub.unsubscribe(channel)
+            await asyncio.wait([ack], timeout=self._timeout)
+            if not ack.done():
+                raise TimeoutError(f"Redis did not confirm {kind} {channel!r}")
+            ack.result()
+            if self._failed is not None:
+                raise LinkLost(self._failed)
         finally:
             self._ack = None
 
@@ -112,7 +109,8 @@ class Link:
         return True
 
     def fail(self, reason: str) -> None:
-        """Wake a pending (un)subscribe with `LinkLost`."""
+        """Mark the link dead and wake a pending (un)subscribe with `LinkLost`."""
+        self._failed = self._failed or reason
         ack = self._ack
         if ack is not None and not ack[2].done():
             ack[2].set_exception(LinkLost(reason))
@@ -124,7 +122,13 @@ class Link:
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                 await self._client.aclose()
         except REDIS_ERRORS as exc:
-            log.debug("closing the Redis subscription connection failed: %r", exc)
+            log.debug("closing the Redis subscription connection failed: %s", describe(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """redis-py 8 errors repr as just their category ("network:ConnectionError")."""
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def _channel_of(message: dict[str, Any]) -> str:

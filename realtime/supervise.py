@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +28,19 @@ async def supervise(name: str, body: Callable[[], Awaitable[None]], *, base: flo
             log.error("%s returned; restarting it", name)
         crashes += 1
         await asyncio.sleep(full_jitter(crashes, base, cap))
+
+
+async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until every one has ended.
+
+    Cancelled again while still running: on Python 3.11 a cancellation can be swallowed
+    inside redis-py (asyncio.wait_for completing at the same moment).
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s ended with an error", task.get_name(), exc_info=exc)

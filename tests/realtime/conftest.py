@@ -1,5 +1,8 @@
 """Fixtures for the hub tests: hubs that are always stopped, a Redis of one's own to kill,
-and a TCP proxy that can black-hole a connection without closing it."""
+and a TCP proxy that can black-hole a connection without closing it.
+
+`redis_server` is the suite's session-wide server from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ async def hubs() -> AsyncIterator[HubFactory]:
 
 
 @pytest.fixture
-async def admin(redis_server: ManagedServer) -> AsyncIterator[Redis]:
+async def plain_redis(redis_server: ManagedServer) -> AsyncIterator[Redis]:
     """A plain client beside the hubs, to see what Redis itself thinks."""
     client = Redis.from_url(redis_server.url)
     yield client
@@ -52,7 +55,7 @@ async def admin(redis_server: ManagedServer) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def prefix() -> str:
+def channel_prefix() -> str:
     """Channel prefix unique to the test, so shared Redis state never leaks between tests."""
     return f"test:{uuid.uuid4().hex[:12]}:"
 
@@ -126,7 +129,7 @@ class BlackHoleProxy:
 
 
 @pytest.fixture
-async def proxy(redis_server: ManagedServer) -> AsyncIterator[BlackHoleProxy]:
+async def black_hole(redis_server: ManagedServer) -> AsyncIterator[BlackHoleProxy]:
     proxy = BlackHoleProxy(redis_server.port)
     await proxy.start()
     yield proxy
