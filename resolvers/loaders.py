@@ -14,10 +14,15 @@ from domain.services import Services
 class Loaders:
     def __init__(self, services: Services) -> None:
         self.course = DataLoader[str, Course | None](self._load_courses)
+        self.full_enrollment = DataLoader[str, Enrollment | None](self._load_full_enrollments)
         self._services = services
 
     async def _load_courses(self, ids: Sequence[str]) -> list[Course | None]:
         found = await self._services.courses.get_courses(ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_full_enrollments(self, ids: Sequence[str]) -> list[Enrollment | None]:
+        found = await self._services.enrollments.get_many(ids)
         return [found.get(i) for i in ids]
 
     async def enrollments_of(self, user_id: str, course_ids: Sequence[str]) -> dict[str, list[Enrollment]]:

@@ -142,7 +142,8 @@ class Enrollment:
     @strawberry.field(description="Admin only: every webhook delivery and its outcome.")
     async def webhook_deliveries(self, info: Info) -> list[WebhookDelivery]:
         require_admin(info)
-        enrollment = await info.context.services.enrollments.get(self.model.id)
+        # Batched: an admin list asking for deliveries costs one query, not one per row.
+        enrollment = await info.context.loaders.full_enrollment.load(self.model.id)
         deliveries = enrollment.deliveries if enrollment is not None else ()
         return [
             WebhookDelivery(

@@ -56,7 +56,8 @@ class MongoEnrollmentStore:
         return None if doc is None else enrollment_from(doc)
 
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]:
-        cursor = self._enrollments.find({"_id": {"$in": list(enrollment_ids)}}, SUMMARY)
+        # Whole documents, delivery log included: this serves the admin's webhookDeliveries.
+        cursor = self._enrollments.find({"_id": {"$in": list(enrollment_ids)}})
         return {doc["_id"]: enrollment_from(doc) async for doc in cursor}
 
     async def active_for(self, user_id: str, course_id: str) -> Enrollment | None:
