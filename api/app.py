@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,18 +20,21 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
-from api.limits import BodyLimit
+from api.limits import BodyLimit, RefuseUndecodable
 from api.logs import RequestId
 from api.metrics import Metrics
+from api.pages import page_routes
 from api.sandbox_checkout import SandboxCheckout
 from api.sandbox_lms import sandbox_job_routes
 from api.settings import Settings
 from api.webhook import webhook_endpoint
 from api.worker import start_jobs
 from domain.changes import lapse_due_holds, resume_pending
-from domain.services import Policy, Services
-from realtime.hub import Hub
+from domain.ports import Observer
+from domain.services import Policy, Services, Unobserved
+from realtime.hub import Hub, HubStats
 from realtime.publisher import RealtimePublisher
+from resolvers.feeds import Feeds
 from resolvers.schema import Limits, build_schema
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
@@ -57,13 +61,16 @@ class Runtime:
     hub: Hub
     services: Services
     http: httpx.AsyncClient  # outgoing calls to our own routes (the sandbox checkout)
+    feeds: Feeds
 
 
 class App(Starlette):
     runtime: Runtime
 
 
-def build_services(settings: Settings, collections: Collections, hub: Hub) -> Services:
+def build_services(
+    settings: Settings, collections: Collections, hub: Hub, observer: Observer | None = None
+) -> Services:
     return Services(
         courses=MongoCourseStore(collections),
         coupons=MongoCouponStore(collections),
@@ -76,6 +83,7 @@ def build_services(settings: Settings, collections: Collections, hub: Hub) -> Se
             coupon_hold=timedelta(seconds=settings.coupon_hold_seconds),
             checkout_url=f"{settings.base_url}/sandbox/checkout",
         ),
+        observer=observer or Unobserved(),
     )
 
 
@@ -93,6 +101,8 @@ def create_app(settings: Settings) -> App:
     metrics = Metrics()
     schema = build_schema(limits, metrics)
 
+    feeds = Feeds(lambda: app.runtime.hub, metrics)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
@@ -101,14 +111,18 @@ def create_app(settings: Settings) -> App:
         await ensure_indexes(collections)
         hub = Hub(redis_url)
         await hub.start()
-        services = build_services(settings, collections, hub)
+        services = build_services(settings, collections, hub, metrics)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-        app.runtime = Runtime(metrics, mongo, collections, hub, services, http)
-        metrics.watch_hub(hub.stats)
+        app.runtime = Runtime(metrics, mongo, collections, hub, services, http, feeds)
+        # Drops happen in the hub's buffers (per socket) or in a shared feed's member outboxes.
+        metrics.watch_hub(
+            lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
+        )
         tasks = TaskGroup()
         tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
         tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
-        jobs = start_jobs(settings, services)
+        metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
+        jobs = start_jobs(settings, services, metrics.job_attempt)
         try:
             yield
         finally:
@@ -127,6 +141,8 @@ def create_app(settings: Settings) -> App:
         allowed_origins=websocket_origins(settings),
         connection_init_timeout=settings.connection_init_timeout_seconds,
         hub=lambda: app.runtime.hub,
+        feeds=lambda: feeds,
+        sockets=metrics,
     )
 
     async def healthz(request: Request) -> Response:
@@ -146,17 +162,24 @@ def create_app(settings: Settings) -> App:
     )
     app = App(
         routes=[
-            Route("/graphql", BodyLimit(view, settings.max_body_bytes), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                BodyLimit(RefuseUndecodable(view), settings.max_body_bytes),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *sandbox_job_routes(settings),
             Route(
                 "/webhooks/payments",
-                webhook_endpoint(lambda: app.runtime.services, [settings.webhook_secret]),
+                webhook_endpoint(
+                    lambda: app.runtime.services, [settings.webhook_secret], metrics.webhook_delivery
+                ),
                 methods=["POST"],
             ),
             *(checkout.routes() if settings.sandbox_enabled else []),
+            *page_routes(settings),
             Route("/metrics", metrics.endpoint()),
         ],
         middleware=[Middleware(RequestId)],
@@ -172,6 +195,10 @@ async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
     except Exception as error:
         return type(error).__name__
     return "ok"
+
+
+def _with_feed_drops(stats: HubStats, feeds: Feeds) -> HubStats:
+    return dataclasses.replace(stats, dropped=stats.dropped + feeds.dropped)
 
 
 def _hub_state(hub: Hub) -> str:

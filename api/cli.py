@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from api.auth import issue_token
+from api.limits import UVICORN_WEBSOCKET_OPTIONS
 from api.logs import configure_logging
 from api.settings import Settings
 from domain.viewer import Role
@@ -54,8 +57,15 @@ def _print_welcome(settings: Settings) -> None:
     student = issue_token(settings.auth_secret, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
     admin = issue_token(settings.auth_secret, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
     print(f"\nGraphiQL:      {settings.base_url}/graphql")
+    if settings.pages_enabled:
+        print(f"catalogue:     {settings.base_url}/app/")
+        print(f"admin console: {settings.base_url}/app/admin")
     print(f"student token: {student}")
     print(f"admin token:   {admin}\n")
+
+
+def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def serve(settings: Settings, seed: bool) -> None:
@@ -63,6 +73,11 @@ def serve(settings: Settings, seed: bool) -> None:
 
     from api.app import create_app
 
+    # uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises
+    # the signal again: under the default handler the process would die by SIGTERM (exit -15)
+    # and skip atexit, leaving the embedded servers to PDEATHSIG. This one makes it exit 0,
+    # and also covers a SIGTERM that arrives before uvicorn is listening.
+    signal.signal(signal.SIGTERM, _stop_cleanly)
     settings = _resolve_servers(settings)
     if seed:
         asyncio.run(_seed(settings))
@@ -71,8 +86,7 @@ def serve(settings: Settings, seed: bool) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
+        **UVICORN_WEBSOCKET_OPTIONS,
         timeout_graceful_shutdown=10,
         log_config=None,  # uvicorn logs through our handlers (JSON in production)
         server_header=False,

@@ -15,16 +15,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketState
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET
 
 from api.auth import verify_token, viewer_from_header
@@ -34,6 +36,7 @@ from domain.errors import AuthError
 from domain.services import Services
 from realtime.hub import Hub
 from resolvers.context import Context
+from resolvers.feeds import Feeds, Sink, current_sink
 from resolvers.loaders import Loaders
 
 CLOSE_FORBIDDEN = 4403
@@ -42,6 +45,11 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
 # Legacy graphql-ws keepalive ("ka") period. graphql-transport-ws has no server keepalive
 # message; uvicorn's WebSocket pings (ws_ping_interval, 20 s) keep those sockets alive.
 KEEP_ALIVE_SECONDS = 15
+
+
+class SocketGauge(Protocol):
+    def socket_opened(self) -> None: ...
+    def socket_closed(self) -> None: ...
 
 
 def websocket_origins(settings: Settings) -> list[str]:
@@ -55,6 +63,38 @@ def websocket_origins(settings: Settings) -> list[str]:
     return origins
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Lets event-stream resolvers write their frames to this socket themselves (`resolvers.feeds`)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return await super().handle_subscribe(message)
+        variables = payload.get("variables")
+        name = payload.get("operationName")
+        sink = Sink(
+            operation_id=message["id"],
+            query=payload["query"],
+            variables=variables if isinstance(variables, dict) else None,
+            operation_name=name if isinstance(name, str) else None,
+            send_text=self._send_text,
+        )
+        token = current_sink.set(sink)  # the operation's task, created inside, inherits it
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            current_sink.reset(token)
+
+    async def _send_text(self, text: str) -> bool:
+        socket = self.websocket
+        assert isinstance(socket, ASGIWebSocketAdapter)
+        try:
+            await socket.ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return False
+        return True
+
+
 @dataclass
 class SocketContext(Context):
     """A WebSocket's context: `on_ws_connect` reports here that `connection_init` was handled."""
@@ -63,6 +103,8 @@ class SocketContext(Context):
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(
         self,
         schema: BaseSchema,
@@ -74,6 +116,8 @@ class GraphQLView(GraphQL[Context, None]):
         allowed_origins: Sequence[str],
         connection_init_timeout: float,
         hub: Callable[[], Hub] | None = None,
+        feeds: Callable[[], Feeds] | None = None,
+        sockets: SocketGauge | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -87,6 +131,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self._services = services
         self._hub = hub
+        self._feeds = feeds
+        self._sockets = sockets
         self._init_timeout = connection_init_timeout
         self._secret = auth_secret
         self._max_page_size = max_page_size
@@ -101,6 +147,7 @@ class GraphQLView(GraphQL[Context, None]):
             request=request,
             response=response if isinstance(response, Response) else None,
             realtime=None if self._hub is None else self._hub(),
+            feeds=None if self._feeds is None else self._feeds(),
         )
         if isinstance(request, Request):
             try:
@@ -137,9 +184,13 @@ class GraphQLView(GraphQL[Context, None]):
         protocol = await self.pick_websocket_subprotocol(request)
         # Raced against the protocol handler for the socket's whole life, cancelled when it ends.
         watcher = asyncio.create_task(self._watch(request, own, protocol))
+        if self._sockets is not None:
+            self._sockets.socket_opened()
         try:
             return await super().run(request, own, root_value)
         finally:
+            if self._sockets is not None:
+                self._sockets.socket_closed()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher

@@ -1,8 +1,22 @@
-"""Bounded request bodies: refused with 413 before anything parses them."""
+"""Bounded HTTP requests: bodies refused with 413 before anything parses them, JSON nested too
+deeply or not UTF-8 refused with 400; and the WebSocket limits every uvicorn serving the app uses."""
 
 from __future__ import annotations
 
+import json
+from typing import Any, Final
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# uvicorn accepts 16 MiB WebSocket messages by default; the largest message a client has reason to
+# send is a subscribe (a document within the token limit, and its variables): a few KiB.
+WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
+# Per-message deflate roughly triples a subscribed socket's memory (~55 to ~150 KiB measured) to
+# shrink frames of a few hundred bytes: off.
+UVICORN_WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
+    "ws_max_size": WS_MAX_MESSAGE_BYTES,
+    "ws_per_message_deflate": False,
+}
 
 
 class BodyTooLarge(Exception):
@@ -68,12 +82,49 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class RefuseUndecodable:
+    """Answers 400 for a body or `variables` that the JSON decoder fails on with something other
+    than the JSONDecodeError Strawberry expects (and answers 400 for) itself.
+
+    `json.loads` recurses once per level, so a few thousand brackets raise RecursionError, and bytes
+    that are not UTF-8 (or UTF-16/32 by their first bytes) raise UnicodeDecodeError: both escaped
+    as 500s, for what is the client's mistake.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except (RecursionError, UnicodeDecodeError) as error:
+            if started:
+                raise
+            problem = "nested too deeply" if isinstance(error, RecursionError) else "not UTF-8"
+            await refuse(send, 400, "BAD_REQUEST", f"request JSON is {problem}")
+
+
 async def too_large(send: Send) -> None:
-    body = b'{"errors":[{"message":"request body too large","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}'
+    await refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+
+
+async def refuse(send: Send, status: int, code: str, message: str) -> None:
+    error = {"message": message, "extensions": {"code": code}}
+    body = json.dumps({"errors": [error]}, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -10,9 +12,15 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.lag import LagHistogram
+from domain.coupon import ReservationOutcome
+from domain.jobs import JobKind, JobStats, JobStatus
 from realtime.hub import HubStats
 
+log = logging.getLogger(__name__)
+
 MAX_OPERATION_NAMES = 200
+JOB_STATS_TIMEOUT = 2.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -81,18 +89,27 @@ class Metrics:
         self.coupon_reservations = Counter(
             "enrollwire_coupon_reservations", "Coupon reservation attempts", ["outcome"], registry=r
         )
-        self.jobs = Counter(
-            "enrollwire_jobs", "Job attempts by kind and result", ["kind", "result"], registry=r
-        )
-        self.realtime_lag = Histogram(
-            "enrollwire_realtime_lag_seconds",
-            "From the database write's acknowledgement to the frame handed to the socket",
-            ["field"],
-            buckets=LATENCY_BUCKETS,
+        self.job_attempts = Counter(
+            "enrollwire_job_attempts",
+            "Job attempts by kind and result (succeeded, retry, dead, released, lease_lost)",
+            ["kind", "result"],
             registry=r,
         )
+        self.jobs = Gauge(
+            "enrollwire_jobs",
+            "Jobs in the whole queue by status, read from the database at scrape time",
+            ["status"],
+            registry=r,
+        )
+        self._job_stats: Callable[[], Awaitable[JobStats]] | None = None
+        self.realtime_lag = LagHistogram(
+            "enrollwire_realtime_lag_seconds",
+            "From the database write's acknowledgement to the frame written to the socket",
+            LATENCY_BUCKETS,
+        )
+        r.register(self.realtime_lag)
 
-    def record(self, name: str, kind: str, outcome: str, seconds: float) -> None:
+    def record(self, name: str, kind: str, outcome: str, seconds: float | None) -> None:
         # Operation names are client-chosen: a bounded set of series, the rest counted as "other".
         if name not in self._names:
             if len(self._names) >= MAX_OPERATION_NAMES or len(name) > 64:
@@ -100,13 +117,63 @@ class Metrics:
             else:
                 self._names.add(name)
         self.operations.labels(name, kind, outcome).inc()
-        self.operation_seconds.labels(name, kind).observe(seconds)
+        if seconds is not None:
+            self.operation_seconds.labels(name, kind).observe(seconds)
+
+    # The live side (resolvers.feeds.LiveMetrics, api.graphql_view.SocketGauge).
+    def socket_opened(self) -> None:
+        self.websockets.inc()
+
+    def socket_closed(self) -> None:
+        self.websockets.dec()
+
+    def subscription_opened(self, field: str) -> None:
+        self.subscriptions.labels(field).inc()
+
+    def subscription_closed(self, field: str) -> None:
+        self.subscriptions.labels(field).dec()
+
+    def frame_lag(self, field: str, seconds: float) -> None:
+        self.realtime_lag.observe(field, max(0.0, seconds))
+
+    # Outcomes decided elsewhere (domain.ports.Observer, the webhook route, the job workers).
+    def coupon_reservation(self, outcome: ReservationOutcome) -> None:
+        self.coupon_reservations.labels(outcome.value).inc()
+
+    def webhook_delivery(self, outcome: str) -> None:
+        self.webhook_deliveries.labels(outcome).inc()
+
+    def job_attempt(self, kind: JobKind, result: str) -> None:
+        self.job_attempts.labels(kind.value.lower(), result).inc()
 
     def watch_hub(self, stats: Callable[[], HubStats | None]) -> None:
         self.registry.register(HubCollector(stats))
 
-    def endpoint(self) -> Callable[[Request], Response]:
-        def metrics(request: Request) -> Response:
+    def watch_jobs(self, stats: Callable[[], Awaitable[JobStats]]) -> None:
+        self._job_stats = stats
+
+    async def _refresh_jobs(self) -> None:
+        if self._job_stats is None:
+            return
+        try:
+            async with asyncio.timeout(JOB_STATS_TIMEOUT):
+                stats = await self._job_stats()
+        except Exception as error:
+            # A scrape still answers; the gauges keep their last values.
+            log.warning("job counts unavailable for /metrics: %s", type(error).__name__)
+            return
+        counts = {
+            JobStatus.PENDING: stats.pending,
+            JobStatus.RUNNING: stats.running,
+            JobStatus.SUCCEEDED: stats.succeeded,
+            JobStatus.DEAD: stats.dead,
+        }
+        for status, count in counts.items():
+            self.jobs.labels(status.value.lower()).set(count)
+
+    def endpoint(self) -> Callable[[Request], Awaitable[Response]]:
+        async def metrics(request: Request) -> Response:
+            await self._refresh_jobs()
             return Response(
                 generate_latest(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
             )

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = []
     graphiql: bool | None = None
     sandbox: bool | None = None
+    pages: bool | None = None  # the browser pages under /app/
     connection_init_timeout_seconds: float = Field(default=3, gt=0)
 
     @model_validator(mode="before")
@@ -97,6 +98,10 @@ class Settings(BaseSettings):
     @property
     def sandbox_enabled(self) -> bool:
         return self.sandbox if self.sandbox is not None else not self.production
+
+    @property
+    def pages_enabled(self) -> bool:
+        return self.pages if self.pages is not None else not self.production
 
     @property
     def base_url(self) -> str:

@@ -62,13 +62,25 @@ class Rejected(Exception):
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def webhook_endpoint(services: Callable[[], Services], secrets: Sequence[str]) -> Endpoint:
+def webhook_endpoint(
+    services: Callable[[], Services],
+    secrets: Sequence[str],
+    count: Callable[[str], None] = lambda outcome: None,
+) -> Endpoint:
+    """`count` hears every delivery's outcome: the answer's status, or the rejection's code."""
+
     async def payments_webhook(request: Request) -> Response:
         try:
-            return JSONResponse(_answer(await _process(request, services(), secrets)))
+            answer = _answer(await _process(request, services(), secrets))
         except Rejected as rejected:
+            count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
             return JSONResponse(body, status_code=STATUS[rejected.code])
+        except Exception:
+            count("error")
+            raise
+        count(answer["status"])
+        return JSONResponse(answer)
 
     return payments_webhook
 

@@ -3,8 +3,9 @@
 Idle workers cost nothing: they wait on their own event. One scheduler task per pool asks
 the database when the next job is due (a retry's `nextRunAt` or an expiring lease) and
 sleeps until then, capped by `job_poll_seconds` so jobs written by other instances are
-seen; a local enqueue or retry wakes everything at once. An idle pool therefore makes
-two small queries per `job_poll_seconds`, whatever its size.
+seen; a local enqueue or retry wakes the workers at once. An idle pool therefore makes
+two small queries per `job_poll_seconds`, whatever its size. Workers claim one at a time:
+concurrent claims would all race for the same oldest job.
 
 On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
 so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
@@ -19,6 +20,7 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx2 as httpx
@@ -74,6 +76,14 @@ async def deliver(client: httpx.AsyncClient, url: str, job: Job, services: Servi
     return classify_response(response.status_code, response.headers.get("retry-after"), services.clock.now())
 
 
+# Hears each attempt's result: succeeded, retry, dead, lease_lost, or released/interrupted at stop.
+AttemptCounter = Callable[[JobKind, str], None]
+
+
+def _uncounted(kind: JobKind, result: str) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     workers: int
@@ -91,8 +101,10 @@ class WorkerPool:
         client: httpx.AsyncClient,
         config: PoolConfig,
         uniform: Uniform = random.uniform,
+        count: AttemptCounter = _uncounted,
     ) -> None:
         self._services = services
+        self._count = count
         self._queue = queue
         self._client = client
         self._config = config
@@ -100,6 +112,9 @@ class WorkerPool:
         self._instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeups = [asyncio.Event() for _ in range(config.workers)]
         self._reschedule = asyncio.Event()
+        self._claiming = asyncio.Lock()
+        self._idle_workers = 0
+        self._someone_idle = asyncio.Event()
         self._tasks = TaskGroup()
 
     def start(self) -> None:
@@ -114,7 +129,8 @@ class WorkerPool:
         await self._tasks.stop()
 
     def wake(self) -> None:
-        self._reschedule.set()
+        # A job written here is due now, so the workers take it; the scheduler only looks after
+        # jobs due later, which this write did not change.
         self._wake_workers()
 
     def _wake_workers(self) -> None:
@@ -124,6 +140,8 @@ class WorkerPool:
     async def _schedule(self) -> None:
         cap = self._config.poll_seconds
         while True:
+            # Busy workers claim again by themselves when they finish: only an idle one needs telling.
+            await self._someone_idle.wait()
             self._reschedule.clear()
             try:
                 now = self._services.clock.now()
@@ -133,7 +151,10 @@ class WorkerPool:
                 due = None
             else:
                 if due is not None and due <= now:
+                    # Awake workers claim until nothing is due; asking again before then (it was every
+                    # 50 ms under a backlog) only repeated this query while they were busy.
                     self._wake_workers()
+                    due = None
             wait = cap if due is None else min(cap, max(MIN_IDLE_SLEEP, (due - now).total_seconds()))
             await _wait(self._reschedule, wait)
 
@@ -142,45 +163,66 @@ class WorkerPool:
             # Cleared before the claim: a wake during it is not lost.
             wakeup.clear()
             try:
-                job = await self._queue.claim_job(
-                    worker_id, self._config.lease_seconds, self._services.clock.now()
-                )
+                # One claim at a time per pool: concurrent claims race for the same oldest job, and
+                # each loser's write conflicts and runs its query again.
+                async with self._claiming:
+                    job = await self._queue.claim_job(
+                        worker_id, self._config.lease_seconds, self._services.clock.now()
+                    )
             except Exception:
                 log.exception("claiming a job failed")
                 await _wait(wakeup, self._config.poll_seconds)
                 continue
             if job is None:
-                await wakeup.wait()
+                await self._idle(wakeup)
                 continue
             try:
                 await self._run(job)
             except Exception:
                 # The lease runs out and another attempt follows; nothing is lost.
-                log.exception("job %s failed unexpectedly", job.id, extra={"job_id": job.id})
+                log.exception("job %s failed unexpectedly", job.id, extra=_ids(job))
+
+    async def _idle(self, wakeup: asyncio.Event) -> None:
+        self._idle_workers += 1
+        self._someone_idle.set()
+        try:
+            await wakeup.wait()
+        finally:
+            self._idle_workers -= 1
+            if not self._idle_workers:
+                self._someone_idle.clear()
 
     async def _run(self, job: Job) -> None:
         try:
             attempt = await deliver(self._client, self._config.targets[job.kind], job, self._services)
         except asyncio.CancelledError:
-            await self._release(job)
+            released = await self._release(job)
+            self._count(job.kind, "released" if released else "interrupted")
             raise
         decision = self._config.policy.decide(job, attempt, self._uniform)
         done = await self._queue.finish(job, decision, self._services.clock.now())
         if done is None:
-            log.warning("lost the lease on job %s before finishing it", job.id, extra={"job_id": job.id})
+            self._count(job.kind, "lease_lost")
+            log.warning("lost the lease on job %s before finishing it", job.id, extra=_ids(job))
             return
+        self._count(job.kind, decision.verdict.value.lower())
         if decision.verdict is Verdict.RETRY:
             self._reschedule.set()
         elif decision.verdict is Verdict.DEAD:
-            log.error("job %s is DEAD: %s", job.id, decision.error, extra={"job_id": job.id})
+            log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
         await mirror_access(self._services, done)
 
-    async def _release(self, job: Job) -> None:
+    async def _release(self, job: Job) -> bool:
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
-                await asyncio.shield(self._queue.release(job, self._services.clock.now()))
+                return await asyncio.shield(self._queue.release(job, self._services.clock.now()))
         except Exception:
-            log.warning("could not release job %s; its lease will expire", job.id)
+            log.warning("could not release job %s; its lease will expire", job.id, extra=_ids(job))
+            return False
+
+
+def _ids(job: Job) -> dict[str, str]:
+    return {"job_id": job.id, "enrollment_id": job.enrollment_id}
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
@@ -206,7 +248,7 @@ class Jobs:
         await self.client.aclose()
 
 
-def start_jobs(settings: Settings, services: Services) -> Jobs:
+def start_jobs(settings: Settings, services: Services, count: AttemptCounter = _uncounted) -> Jobs:
     queue = services.jobs
     if not isinstance(queue, MongoJobQueue):
         raise TypeError("the worker pool needs the MongoDB job queue")
@@ -229,6 +271,6 @@ def start_jobs(settings: Settings, services: Services) -> Jobs:
             policy=retry_policy(settings),
             targets=targets,
         )
-        pool = WorkerPool(services, queue, client, config)
+        pool = WorkerPool(services, queue, client, config, count=count)
         pool.start()
     return Jobs(client, pool, sweeps)

@@ -16,24 +16,48 @@ import httpx2 as httpx
 
 from bench import scenarios
 from bench.harness import Stack, stack
+from bench.ws import LEGACY_WS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "memory")
+
+
 def sizes() -> list[int]:
-    return [int(n) for n in os.environ.get("BENCH_FANOUT", "100,1000").split(",")]
+    return [int(n) for n in os.environ.get("BENCH_FANOUT", "100,1000,5000").split(",") if n]
+
+
+def legacy_sizes() -> list[int]:
+    """Fan-out over the legacy protocol, where each socket executes its own subscription."""
+    return [int(n) for n in os.environ.get("BENCH_FANOUT_LEGACY", "1000").split(",") if n]
+
+
+def chosen() -> set[str]:
+    """BENCH_ONLY=fanout,tabs runs a subset (all by default)."""
+    only = os.environ.get("BENCH_ONLY")
+    return set(SCENARIOS) if not only else {name.strip() for name in only.split(",")}
 
 
 async def run_all(s: Stack) -> list[dict[str, Any]]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    run = chosen()
+    results: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=s.base_url, timeout=60, limits=limits) as client:
-        results = [await scenarios.admin_fanout(s, client, n) for n in sizes()]
-        results.append(await scenarios.card_tabs(s, client, int(os.environ.get("BENCH_TABS", "200"))))
-        results.append(await scenarios.webhook(s, client))
-        results.append(
-            await scenarios.enroll_load(s, client, float(os.environ.get("BENCH_ENROLL_SECONDS", "20")))
-        )
-        results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "2000"))))
+        if "fanout" in run:
+            events = int(os.environ.get("BENCH_EVENTS", "30"))
+            results += [await scenarios.admin_fanout(s, client, n, events) for n in sizes()]
+            for n in legacy_sizes():
+                results.append(await scenarios.admin_fanout(s, client, n, events, LEGACY_WS))
+        if "tabs" in run:
+            results.append(await scenarios.card_tabs(s, client, int(os.environ.get("BENCH_TABS", "200"))))
+        if "webhook" in run:
+            results.append(await scenarios.webhook(s, client))
+        if "enroll" in run:
+            seconds = float(os.environ.get("BENCH_ENROLL_SECONDS", "20"))
+            results.append(await scenarios.enroll_load(s, client, seconds))
+        if "memory" in run:
+            results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "5000"))))
     return results
 
 

@@ -13,9 +13,10 @@ import uuid
 from typing import Any
 
 import httpx2 as httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import WEBHOOK_SECRET, Stack, rss_kib
-from bench.ws import Subscriber
+from bench.ws import TRANSPORT_WS, Subscriber
 from domain.viewer import Role
 
 ADMIN_EVENTS = "subscription { adminEnrollmentEvents { type enrollment { id status version } } }"
@@ -43,6 +44,31 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any], 
     return body
 
 
+async def lag_buckets(client: httpx.AsyncClient, field: str) -> dict[float, float]:
+    """The server's realtime lag histogram for one field: cumulative count per upper bound."""
+    text = (await client.get("/metrics")).text
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "enrollwire_realtime_lag_seconds_bucket"
+                and sample.labels.get("field") == field
+            ):
+                buckets[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """p50/p99 of the lag observed between two scrapes, as the histogram's bucket bounds (ms)."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = counts[-1][1] if counts else 0.0
+    result: dict[str, float] = {}
+    for name, q in (("server_lag_p50_ms_le", 0.5), ("server_lag_p99_ms_le", 0.99)):
+        bound = next((b for b, n in counts if total and n >= q * total), float("nan"))
+        result[name] = bound * 1000
+    return result
+
+
 async def create_course(client: httpx.AsyncClient, stack: Stack, course_id: str, price: int = 10000) -> None:
     admin = stack.token("bench-admin", Role.ADMIN)
     mutation = "mutation($i: CreateCourseInput!) { createCourse(input: $i) { errors { code } } }"
@@ -58,15 +84,22 @@ async def open_many(stack: Stack, count: int, make: Any) -> list[Subscriber]:
 
 
 async def admin_fanout(
-    stack: Stack, client: httpx.AsyncClient, subscribers_n: int, events: int = 30
+    stack: Stack,
+    client: httpx.AsyncClient,
+    subscribers_n: int,
+    events: int = 30,
+    protocol: str = TRANSPORT_WS,
 ) -> dict[str, Any]:
     course = f"fan-{subscribers_n}-{uuid.uuid4().hex[:6]}"
     await create_course(client, stack, course)
     admin = stack.token("bench-admin", Role.ADMIN)
-    subs = await open_many(stack, subscribers_n, lambda i: Subscriber.open(stack.ws_url, admin, ADMIN_EVENTS))
+    subs = await open_many(
+        stack, subscribers_n, lambda i: Subscriber.open(stack.ws_url, admin, ADMIN_EVENTS, protocol=protocol)
+    )
     readers = [asyncio.create_task(s.run()) for s in subs]
     await asyncio.sleep(1)
     sent: dict[str, float] = {}
+    lag_before = await lag_buckets(client, "adminEnrollmentEvents")
     with stack.measure(f"fanout-{subscribers_n}") as cpu:
         for n in range(events):
             t0 = time.perf_counter()
@@ -78,7 +111,8 @@ async def admin_fanout(
             )
             sent[body["data"]["enroll"]["enrollment"]["id"]] = t0
         expected = events * subscribers_n
-        async with asyncio.timeout(60):
+        # A hang guard, generous for the per-socket comparison row (~0.3 ms of CPU per frame).
+        async with asyncio.timeout(60 + expected * 0.002):
             for s in subs:
                 while len(s.arrivals) < events:
                     s.arrived.clear()
@@ -92,11 +126,13 @@ async def admin_fanout(
                 latencies.append(at - sent[eid])
                 last_by_event[eid] = max(last_by_event.get(eid, 0.0), at - sent[eid])
     delivered = len(latencies)
+    lag = lag_quantiles(lag_before, await lag_buckets(client, "adminEnrollmentEvents"))
     for r in readers:
         r.cancel()
     await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
     return {
-        "scenario": f"admin fan-out x{subscribers_n}",
+        "scenario": f"admin fan-out x{subscribers_n}"
+        + ("" if protocol == TRANSPORT_WS else f" ({protocol})"),
         "frames": delivered,
         "lost": expected - delivered,
         "p50_ms": pct(latencies, 0.5) * 1000,
@@ -105,6 +141,7 @@ async def admin_fanout(
         "last_subscriber_p50_ms": statistics.median(last_by_event.values()) * 1000
         if last_by_event
         else float("nan"),
+        **lag,
         "frames_per_s": delivered / cpu.wall,
         "server_cpu_us_per_frame": cpu.server / max(delivered, 1) * 1e6,
         "cpu": cpu.__dict__,
@@ -133,6 +170,7 @@ async def card_tabs(stack: Stack, client: httpx.AsyncClient, students: int = 200
     await asyncio.sleep(1)
     latencies: list[float] = []
     inconsistent = 0
+    lag_before = await lag_buckets(client, "courseCard")
     with stack.measure("card-tabs") as cpu:
         for n, enrollment_id in enumerate(ids):
             pair = subs[2 * n : 2 * n + 2]
@@ -148,6 +186,7 @@ async def card_tabs(stack: Stack, client: httpx.AsyncClient, students: int = 200
                 latencies.append(at - t0)
                 finals.append((data["courseCard"]["buttonText"], data["courseCard"]["version"]))
             inconsistent += finals[0] != finals[1] or finals[0][0] != "Continue Course"
+    lag = lag_quantiles(lag_before, await lag_buckets(client, "courseCard"))
     for r in readers:
         r.cancel()
     await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
@@ -156,6 +195,7 @@ async def card_tabs(stack: Stack, client: httpx.AsyncClient, students: int = 200
         "p50_ms": pct(latencies, 0.5) * 1000,
         "p99_ms": pct(latencies, 0.99) * 1000,
         "max_ms": max(latencies) * 1000,
+        **lag,
         "inconsistent_pairs": inconsistent,
         "server_cpu_ms_per_approval": cpu.server / students * 1000,
         "cpu": cpu.__dict__,

@@ -8,6 +8,10 @@ import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"  # each socket executes its own subscription: the comparison row
 
 
 class Subscriber:
@@ -18,26 +22,29 @@ class Subscriber:
 
     @classmethod
     async def open(
-        cls, url: str, token: str, query: str, variables: dict[str, Any] | None = None
+        cls,
+        url: str,
+        token: str,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        protocol: str = TRANSPORT_WS,
     ) -> Subscriber:
-        conn = await connect(url, subprotocols=["graphql-transport-ws"], max_size=2**20, compression=None)  # type: ignore[list-item]
+        conn = await connect(url, subprotocols=[Subprotocol(protocol)], max_size=2**20, compression=None)
         await conn.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         )
         ack = json.loads(await conn.recv())
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"no ack: {ack}")
-        await conn.send(
-            json.dumps(
-                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
-            )
-        )
+        start = "subscribe" if protocol == TRANSPORT_WS else "start"
+        payload = {"query": query, "variables": variables or {}}
+        await conn.send(json.dumps({"id": "1", "type": start, "payload": payload}))
         return cls(conn)
 
     async def run(self) -> None:
         async for raw in self.conn:
             message = json.loads(raw)
-            if message.get("type") == "next":
+            if message.get("type") in ("next", "data"):
                 self.arrivals.append((time.perf_counter(), message["payload"]["data"]))
                 self.arrived.set()
             elif message.get("type") == "ping":

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode
 from domain.money import Money
 
 MAX_CODE_LENGTH = 64
+
+
+class ReservationOutcome(StrEnum):
+    """What one attempt to reserve a coupon came to (an `enroll` with a coupon code)."""
+
+    RESERVED = "reserved"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    ALREADY_USED = "already_used"
+    EXHAUSTED = "exhausted"
 
 
 @dataclass(frozen=True)

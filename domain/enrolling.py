@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.changes import record_change
-from domain.coupon import Coupon, normalize_code
+from domain.coupon import Coupon, ReservationOutcome, normalize_code
 from domain.course import Course
 from domain.enrollment import (
     Action,
@@ -34,6 +34,7 @@ class PaymentSession:
 class EnrollOutcome:
     enrollment: Enrollment
     payment: PaymentSession | None = None
+    course: Course | None = None  # as read for this decision, so the caller need not read it again
 
 
 def new_reference() -> str:
@@ -60,9 +61,12 @@ async def enroll(
     course = await services.courses.get_course(course_id)
     if course is None or not course.published:
         raise DomainError.of(ErrorCode.COURSE_NOT_FOUND, "no such course", "courseId")
-    existing = await services.enrollments.active_for(viewer.user_id, course_id)
+    # One read answers both questions: is one active, and which version the new one continues.
+    history = await services.enrollments.for_user(viewer.user_id, [course_id])
+    existing = next((e for e in history if e.active), None)
     if existing is not None:
         raise AlreadyEnrolled(existing)
+    previous = max((e.version for e in history), default=0)
 
     now = services.clock.now()
     enrollment_id = services.enrollments.new_id()
@@ -70,7 +74,7 @@ async def enroll(
     coupon = None
     if code is not None:
         coupon = await _reserve(services, code, enrollment_id, viewer.user_id, now)
-    draft = await _draft(services, viewer, course, method, enrollment_id, coupon, now)
+    draft = _draft(services, viewer, course, method, enrollment_id, coupon, now, previous)
     created = await services.enrollments.insert(draft)
     if created is None:
         if coupon is not None:
@@ -80,7 +84,7 @@ async def enroll(
             raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "an enrollment was just changed")
         raise AlreadyEnrolled(existing)
     await record_change(services, created, EventType.CREATED, None)
-    return EnrollOutcome(created, payment_session(services, created))
+    return EnrollOutcome(created, payment_session(services, created), course)
 
 
 class AlreadyEnrolled(DomainError):
@@ -89,23 +93,39 @@ class AlreadyEnrolled(DomainError):
         self.existing = existing
 
 
+_REFUSALS = {
+    ReservationOutcome.NOT_FOUND: (ErrorCode.COUPON_NOT_FOUND, "no such coupon"),
+    ReservationOutcome.EXPIRED: (ErrorCode.COUPON_EXPIRED, "this coupon has expired"),
+    ReservationOutcome.ALREADY_USED: (ErrorCode.COUPON_ALREADY_USED, "you have already used this coupon"),
+    ReservationOutcome.EXHAUSTED: (ErrorCode.COUPON_EXHAUSTED, "this coupon is used up"),
+}
+
+
 async def _reserve(services: Services, code: str, enrollment_id: str, user_id: str, now: datetime) -> Coupon:
     expires_at = now + services.policy.coupon_hold
     coupon = await services.coupons.reserve(code, enrollment_id, user_id, now, expires_at)
     if coupon is not None:
+        services.observer.coupon_reservation(ReservationOutcome.RESERVED)
         return coupon
+    outcome = await _why_refused(services, code, user_id, now)
+    services.observer.coupon_reservation(outcome)
+    error_code, message = _REFUSALS[outcome]
+    raise DomainError.of(error_code, message, "couponCode")
+
+
+async def _why_refused(services: Services, code: str, user_id: str, now: datetime) -> ReservationOutcome:
     # The reservation's filter refused; read once to say why (the decision is already made).
     current = await services.coupons.get_coupon(code, now)
     if current is None:
-        raise DomainError.of(ErrorCode.COUPON_NOT_FOUND, "no such coupon", "couponCode")
+        return ReservationOutcome.NOT_FOUND
     if current.expires_at is not None and current.expires_at <= now:
-        raise DomainError.of(ErrorCode.COUPON_EXPIRED, "this coupon has expired", "couponCode")
+        return ReservationOutcome.EXPIRED
     if await services.coupons.user_holds_or_redeemed(code, user_id, now):
-        raise DomainError.of(ErrorCode.COUPON_ALREADY_USED, "you have already used this coupon", "couponCode")
-    raise DomainError.of(ErrorCode.COUPON_EXHAUSTED, "this coupon is used up", "couponCode")
+        return ReservationOutcome.ALREADY_USED
+    return ReservationOutcome.EXHAUSTED
 
 
-async def _draft(
+def _draft(
     services: Services,
     viewer: Viewer,
     course: Course,
@@ -113,6 +133,7 @@ async def _draft(
     enrollment_id: str,
     coupon: Coupon | None,
     now: datetime,
+    previous: int,
 ) -> NewEnrollment:
     discount = coupon.discount_on(course.price) if coupon is not None else 0
     amount_due = course.price.minus(discount)
@@ -125,7 +146,6 @@ async def _draft(
             hold_expires_at = now + services.policy.coupon_hold
     if status is EnrollmentStatus.APPROVED:
         pending.add(Effect.JOBS)
-    previous = await services.enrollments.latest_version(viewer.user_id, course.id)
     return NewEnrollment(
         id=enrollment_id,
         user_id=viewer.user_id,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from domain.coupon import ReservationOutcome
 from domain.ports import (
     Clock,
     CouponStore,
@@ -12,8 +13,16 @@ from domain.ports import (
     EnrollmentStore,
     EventPublisher,
     JobQueue,
+    Observer,
     PaymentLedger,
 )
+
+
+class Unobserved:
+    """The observer when nobody counts (scripts, tests of the domain alone)."""
+
+    def coupon_reservation(self, outcome: ReservationOutcome) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -33,3 +42,4 @@ class Services:
     clock: Clock
     policy: Policy
     payments: PaymentLedger
+    observer: Observer = field(default_factory=Unobserved)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
@@ -122,6 +122,11 @@ class Hub:
         if self._publisher is None:
             raise RuntimeError("Hub.publish() before Hub.start()")
         return await self._publisher.publish(channel, payload)
+
+    async def publish_many(self, channels: Sequence[str], payload: bytes) -> bool:
+        if self._publisher is None:
+            raise RuntimeError("Hub.publish_many() before Hub.start()")
+        return await self._publisher.publish_many(channels, payload)
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         return self._subscription(channel)

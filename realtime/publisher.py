@@ -19,10 +19,10 @@ class RealtimePublisher:
     async def publish(self, change: EnrollmentChange) -> None:
         payload = Envelope(change).encode()
         enrollment = change.enrollment
-        for channel in (user_channel(enrollment.user_id), ADMIN_CHANNEL):
-            if not await self._hub.publish(channel, payload):
-                # The write is done; a lost push is repaired by the client's resync, not by failing it.
-                log.warning(
-                    "realtime publish failed",
-                    extra={"enrollment_id": enrollment.id, "channel": channel, "version": enrollment.version},
-                )
+        channels = (user_channel(enrollment.user_id), ADMIN_CHANNEL)
+        if not await self._hub.publish_many(channels, payload):
+            # The write is done; a lost push is repaired by the client's resync, not by failing it.
+            log.warning(
+                "realtime publish failed",
+                extra={"enrollment_id": enrollment.id, "channels": channels, "version": enrollment.version},
+            )

@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from domain.errors import AuthError
 from domain.services import Services
 from domain.viewer import Viewer
+from resolvers.feeds import Feeds
 from resolvers.loaders import Loaders
 
 
@@ -30,6 +31,7 @@ class Context:
     # WebSocket auth would silently see nothing.
     connection_params: dict[str, Any] | None = None
     realtime: Any = None
+    feeds: Feeds | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

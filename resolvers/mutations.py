@@ -124,6 +124,8 @@ class Mutation:
             )
         except DomainError as failure:
             return EnrollmentPayload(errors=[UserError.of(failure.error)])
+        if outcome.course is not None:
+            info.context.loaders.course.prime(outcome.course.id, outcome.course)
         return await _enrollment_payload(info, outcome.enrollment, outcome.payment)
 
     @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")

@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
-import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
+from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
+from resolvers.operation_limits import OperationLimits
 from resolvers.queries import Query
 from resolvers.subscriptions import Subscription
+from resolvers.suggestions import HideSuggestions
 
-log = logging.getLogger("enrollwire.graphql")
-
-# Codes a client may see; anything else raised in a resolver is a bug and gets masked.
-PUBLIC_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "VALIDATION_FAILED", "NOT_FOUND", "BAD_REQUEST"})
+# Distinct documents whose parse tree and validation are kept: clients send a handful.
+DOCUMENT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,34 @@ class RejectBadCredentials(SchemaExtension):
         yield
 
 
+class CachedValidation(SchemaExtension):
+    """Validates each distinct document once per schema instead of once per request.
+
+    Every rule, the limits included, is fixed when the schema is built, so a document's
+    validation errors depend on its text alone. Strawberry's `ValidationCache` keys on the
+    rule classes too, which the limit extensions create afresh per request: it never hits.
+    """
+
+    def __init__(self, cache: OrderedDict[str, list[GraphQLError]], maxsize: int) -> None:
+        self._cache, self._maxsize = cache, maxsize
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        cached = None if query is None else self._cache.get(query)
+        if cached is not None:
+            self._cache.move_to_end(query)  # type: ignore[arg-type]  # not None when cached
+            context.pre_execution_errors = list(cached)
+        yield
+        if cached is None and query is not None and context.pre_execution_errors is not None:
+            self._cache[query] = list(context.pre_execution_errors)
+            if len(self._cache) > self._maxsize:
+                self._cache.popitem(last=False)
+
+
 class OperationRecorder(Protocol):
-    def record(self, name: str, kind: str, outcome: str, seconds: float) -> None: ...
+    def record(self, name: str, kind: str, outcome: str, seconds: float | None) -> None:
+        """`seconds` is None for a subscription: how long one stays open is no latency."""
 
 
 class OperationMetrics(SchemaExtension):
@@ -67,44 +89,37 @@ class OperationMetrics(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
+        try:
+            yield
+        finally:
+            # Also when the operation is cancelled: a subscription usually ends that way,
+            # when its client completes it or goes away.
+            self._record(time.perf_counter() - started)
+
+    def _record(self, seconds: float) -> None:
         context = self.execution_context
-        result = context.result
-        outcome = "error" if (result is None or getattr(result, "errors", None)) else "ok"
         try:
             kind = context.operation_type.value
         except Exception:  # a document that never parsed has no operation type
             kind = "invalid"
+        result = context.result
+        failed = bool(getattr(result, "errors", None))
+        subscription = kind == "subscription"
+        if not subscription:
+            failed = failed or result is None
         self._recorder.record(
-            context.operation_name or "anonymous", kind, outcome, time.perf_counter() - started
+            context.operation_name or "anonymous",
+            kind,
+            "error" if failed else "ok",
+            None if subscription else seconds,
         )
-
-
-def is_client_facing(error: GraphQLError) -> bool:
-    original = error.original_error
-    if original is None:
-        return True  # validation and parse errors, or a GraphQLError we raised on purpose
-    code = (error.extensions or {}).get("code")
-    return isinstance(original, GraphQLError) or code in PUBLIC_CODES
 
 
 class EnrollwireSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Client mistakes are the client's business; only our own failures reach the error log.
-        for error in errors:
-            if not is_client_facing(error):
-                log.error(
-                    "unexpected error in %s",
-                    error.path,
-                    exc_info=error.original_error,
-                    extra={"graphql_path": error.path},
-                )
-
-
-def _mask(message: str) -> Callable[[], SchemaExtension]:
-    return lambda: MaskErrors(should_mask_error=lambda e: not is_client_facing(e), error_message=message)
+        log_unexpected(errors)
 
 
 # Each feature contributes its own root classes; they are merged into one Query and Mutation.
@@ -114,15 +129,19 @@ SUBSCRIPTION: type | None = Subscription
 
 
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
+    validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
+        lambda: OperationLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        _mask("Internal server error."),
+        MaskUnexpected,
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
+    if not limits.suggestions:
+        extensions.append(HideSuggestions)
     if recorder is not None:
         extensions.insert(0, lambda: OperationMetrics(recorder))
     return EnrollwireSchema(

@@ -18,14 +18,19 @@ any re-reads after its own reconnects, or uses `courseCard`, which resyncs by it
 
 Authorization is checked when subscribing and again for every message sent: the event must
 concern the viewer (user streams) and the viewer's token must not have expired.
+
+Over graphql-transport-ws the two event streams are executed once per event and distinct
+operation and written to each socket as shared bytes (`resolvers.feeds`); over the legacy
+protocol each socket executes its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 
 import strawberry
@@ -39,7 +44,9 @@ from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
 from realtime.envelope import Envelope
 from realtime.hub import Hub
 from realtime.subscription import Gap, GapReason
-from resolvers.context import Info
+from resolvers.context import Context, Info
+from resolvers.feeds import FeedKey, Feeds, FeedSpec, Overflow, Sink, current_sink
+from resolvers.loaders import Loaders
 from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
 from resolvers.queries import load_card
 from resolvers.types import CourseCard, Enrollment
@@ -81,6 +88,11 @@ def decode(payload: bytes) -> EnrollmentChange | None:
         return None
 
 
+def _written_at(item: bytes | Gap) -> float | None:
+    change = None if isinstance(item, Gap) else decode(item)
+    return None if change is None else change.at.timestamp()
+
+
 def _hub(info: Info) -> Hub:
     hub = info.context.realtime
     if not isinstance(hub, Hub):
@@ -93,6 +105,15 @@ def _require_fresh_token(info: Info) -> None:
     if viewer is not None and viewer.expires_at is not None:
         if viewer.expires_at <= info.context.services.clock.now():
             raise GraphQLError("token expired", extensions={"code": "UNAUTHENTICATED"})
+
+
+def _token_deadline(info: Info) -> float:
+    """When the viewer's token expires, on the event loop's clock (cheap to compare per frame)."""
+    viewer = info.context.viewer
+    if viewer is None or viewer.expires_at is None:
+        return float("inf")
+    left = (viewer.expires_at - info.context.services.clock.now()).total_seconds()
+    return asyncio.get_running_loop().time() + left
 
 
 def _not_found(course_id: str) -> GraphQLError:
@@ -153,23 +174,105 @@ class CardStream:
         return self._enrollment_id in (None, enrollment.id) or enrollment.active
 
 
+def _resync_required(reason: str) -> GraphQLError:
+    return GraphQLError(
+        f"events may have been missed ({reason}): re-read and subscribe again",
+        extensions={"code": RESYNC_REQUIRED, "reason": reason},
+    )
+
+
+@contextlib.asynccontextmanager
+async def _live(info: Info, field: str) -> AsyncIterator[Feeds | None]:
+    """Counts the subscription as active while it runs."""
+    feeds = info.context.feeds
+    metrics = None if feeds is None else feeds.metrics
+    if metrics is not None:
+        metrics.subscription_opened(field)
+    try:
+        yield feeds
+    finally:
+        if metrics is not None:
+            metrics.subscription_closed(field)
+
+
+def _observe_lag(info: Info, field: str, written_at: float | None) -> None:
+    feeds = info.context.feeds
+    if feeds is not None and written_at is not None:
+        feeds.lag(field, written_at)
+
+
+def _feed_context(info: Info) -> Context:
+    # Everything but the socket itself: the feed outlives any one member.
+    ctx = info.context
+    return Context(
+        services=ctx.services,
+        loaders=Loaders(ctx.services),
+        viewer=ctx.viewer,
+        request_id=f"feed:{ctx.request_id}",
+        max_page_size=ctx.max_page_size,
+        realtime=ctx.realtime,
+    )
+
+
+def _renew_loaders(context: Context) -> None:
+    context.loaders = Loaders(context.services)
+
+
+async def _shared_stream(
+    info: Info,
+    sink: Sink,
+    feeds: Feeds,
+    key: FeedKey,
+    concerns_viewer: Callable[[DomainEnrollment], bool],
+) -> None:
+    """Writes the feed's shared payloads straight to this socket until it is cancelled or gone."""
+
+    def spec() -> FeedSpec:
+        return FeedSpec(
+            schema=info.schema._schema,
+            context=_feed_context(info),
+            renew=_renew_loaders,
+            root=EnrollmentEvent.of,
+            concerns=lambda change: concerns_viewer(change.enrollment),
+            decode=decode,
+        )
+
+    field = info.field_name
+    expires = _token_deadline(info)
+    loop = asyncio.get_running_loop()
+    async with feeds.join(key, spec) as outbox:
+        try:
+            async for payload, written_at in outbox:
+                if loop.time() >= expires:
+                    _require_fresh_token(info)  # the watcher closes the socket at expiry, too
+                if not await sink.send_text(sink.frame(payload)):
+                    # The socket is gone; its handler is about to cancel every operation on it.
+                    await asyncio.get_running_loop().create_future()
+                feeds.lag(field, written_at)
+        except Overflow:
+            raise _resync_required(str(GapReason.OVERFLOW)) from None
+
+
 async def _event_stream(
-    info: Info, channel: str, concerns_viewer: Callable[[DomainEnrollment], bool]
+    info: Info, channel: str, audience: str, concerns_viewer: Callable[[DomainEnrollment], bool]
 ) -> AsyncGenerator[EnrollmentEvent, None]:
+    sink, feeds = current_sink.get(), info.context.feeds
+    if sink is not None and feeds is not None:
+        # Frames go straight to the socket; this generator then ends without yielding.
+        await _shared_stream(info, sink, feeds, FeedKey.of(channel, audience, sink), concerns_viewer)
+        return
     async with _hub(info).subscribe(channel) as events:
         async for item in events:
             if isinstance(item, Gap):
                 if item.reason is GapReason.RECONNECTED:
                     continue
-                raise GraphQLError(
-                    f"events may have been missed ({item.reason}): re-read and subscribe again",
-                    extensions={"code": RESYNC_REQUIRED, "reason": str(item.reason)},
-                )
+                raise _resync_required(str(item.reason))
             change = decode(item)
             if change is None or not concerns_viewer(change.enrollment):
                 continue
             _require_fresh_token(info)
             yield EnrollmentEvent.of(change)
+            _observe_lag(info, info.field_name, change.at.timestamp())
 
 
 @strawberry.type
@@ -185,7 +288,7 @@ class Subscription:
         viewer = info.context.viewer
         channel = course_channel(cid) if viewer is None else user_channel(viewer.user_id)
         # Subscribed before reading, so a change committed meanwhile arrives as an event.
-        async with _hub(info).subscribe(channel) as events:
+        async with _live(info, "courseCard"), _hub(info).subscribe(channel) as events:
             card = await load_card(info, cid)
             if card is None:
                 raise _not_found(cid)
@@ -198,12 +301,13 @@ class Subscription:
                 if fresh is not None:
                     _require_fresh_token(info)
                     yield stream.sent(fresh)
+                    _observe_lag(info, "courseCard", _written_at(item))
 
     @strawberry.subscription(permission_classes=[SignedIn], description="Every change to my enrollments.")
     async def my_enrollment_updates(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
         user_id = require_viewer(info).user_id
-        stream = _event_stream(info, user_channel(user_id), lambda e: e.user_id == user_id)
-        async with contextlib.aclosing(stream):
+        stream = _event_stream(info, user_channel(user_id), user_id, lambda e: e.user_id == user_id)
+        async with _live(info, "myEnrollmentUpdates"), contextlib.aclosing(stream):
             async for event in stream:
                 yield event
 
@@ -211,8 +315,8 @@ class Subscription:
         permission_classes=[AdminOnly], description="Admins: every CREATED and every change, for all users."
     )
     async def admin_enrollment_events(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
-        require_admin(info)
-        stream = _event_stream(info, ADMIN_CHANNEL, lambda e: True)
-        async with contextlib.aclosing(stream):
+        viewer = require_admin(info)
+        stream = _event_stream(info, ADMIN_CHANNEL, str(viewer.role), lambda e: True)
+        async with _live(info, "adminEnrollmentEvents"), contextlib.aclosing(stream):
             async for event in stream:
                 yield event

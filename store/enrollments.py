@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from domain.enrollment import (
@@ -65,14 +65,6 @@ class MongoEnrollmentStore:
             {"userId": user_id, "courseId": course_id, "status": {"$in": sorted(ACTIVE_STATUSES)}}, SUMMARY
         )
         return None if doc is None else enrollment_from(doc)
-
-    async def latest_version(self, user_id: str, course_id: str) -> int:
-        doc = await self._enrollments.find_one(
-            {"userId": user_id, "courseId": course_id},
-            {"version": 1},
-            sort=[("version", DESCENDING)],
-        )
-        return 0 if doc is None else int(doc["version"])
 
     async def for_user(self, user_id: str, course_ids: Sequence[str] | None = None) -> list[Enrollment]:
         query: Doc = {"userId": user_id}

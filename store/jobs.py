@@ -123,28 +123,32 @@ class MongoJobQueue:
         return None if doc is None else job_from(doc)
 
     async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
-        doc = await self._jobs.find_one_and_update(
-            {
-                "$or": [
-                    {"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}},
-                    {"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}},
-                ]
-            },
-            {
-                "$set": {
-                    "status": JobStatus.RUNNING.value,
-                    "leaseOwner": worker_id,
-                    # Kept after the lease ends: which worker made the latest attempt.
-                    "lastWorker": worker_id,
-                    "leaseExpiresAt": now + timedelta(seconds=lease_seconds),
-                    "updatedAt": now,
+        # Two claims, each walking its own index in order, rather than one `$or`: sorted on one field,
+        # an `$or` cannot walk either branch's index in order, so every claim sorted every due job.
+        # A lease that ran out goes first: its job has already waited a whole lease.
+        for ready, order in (
+            ({"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}}, "leaseExpiresAt"),
+            ({"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}}, "nextRunAt"),
+        ):
+            doc = await self._jobs.find_one_and_update(
+                ready,
+                {
+                    "$set": {
+                        "status": JobStatus.RUNNING.value,
+                        "leaseOwner": worker_id,
+                        # Kept after the lease ends: which worker made the latest attempt.
+                        "lastWorker": worker_id,
+                        "leaseExpiresAt": now + timedelta(seconds=lease_seconds),
+                        "updatedAt": now,
+                    },
+                    "$inc": {"attempts": 1, "revision": 1},
                 },
-                "$inc": {"attempts": 1, "revision": 1},
-            },
-            sort=[("nextRunAt", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return None if doc is None else job_from(doc)
+                sort=[(order, ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return job_from(doc)
+        return None
 
     async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
         """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""

@@ -7,6 +7,7 @@ import httpx2 as httpx
 import pytest
 
 from api.embedded import ManagedServer, start_mongo, start_redis
+from tests.cli_server import CliServer, cli_server
 from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 
@@ -41,3 +42,13 @@ async def http(running: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient, running: RunningApp) -> GraphQLClient:
     return GraphQLClient(http, running)
+
+
+@pytest.fixture(scope="session")
+async def production(
+    mongo_server: ManagedServer, redis_server: ManagedServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CliServer]:
+    """`enrollwire serve` in the production profile, in its own process; tests use their own ids."""
+    log = tmp_path_factory.mktemp("production") / "server.log"
+    async with cli_server(mongo_server.url, redis_server.url, log) as server:
+        yield server

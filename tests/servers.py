@@ -15,6 +15,7 @@ import uvicorn
 
 from api.app import App, create_app
 from api.auth import issue_token
+from api.limits import UVICORN_WEBSOCKET_OPTIONS
 from api.settings import Settings
 from domain.viewer import Role
 
@@ -66,8 +67,7 @@ async def serve(settings: Settings) -> AsyncIterator[RunningApp]:
         host="127.0.0.1",
         port=settings.port,
         log_level="warning",
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
+        **UVICORN_WEBSOCKET_OPTIONS,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -20,7 +20,7 @@ from tests.api.job_flows import (
 from tests.api.stand_in_lms import Reply, StandInLms
 from tests.servers import free_port
 
-APPROVALS = 200
+APPROVALS = 500
 
 
 async def test_two_pools_never_run_one_job_twice_at_once(

@@ -4,8 +4,21 @@ import json
 import logging
 
 import httpx2 as httpx
+import pytest
 
+from api.embedded import ManagedServer
 from api.logs import JsonFormatter, request_id
+from tests.api.job_flows import (
+    approve,
+    awaiting_approval,
+    create_course,
+    database,
+    eventually,
+    instance,
+    job_has_status,
+    job_settings,
+)
+from tests.api.stand_in_lms import Reply, StandInLms
 
 
 def test_json_line_carries_ids_and_hides_tokens() -> None:
@@ -35,3 +48,20 @@ async def test_request_id_is_echoed_or_minted(http: httpx.AsyncClient) -> None:
     assert (
         minted.headers["x-request-id"] != "bad id with spaces" and len(minted.headers["x-request-id"]) == 32
     )
+
+
+async def test_a_dead_job_is_logged_with_its_enrollment(
+    mongo_server: ManagedServer, redis_server: ManagedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    lms = StandInLms(default=Reply(status=400))
+    settings = job_settings(mongo_server.url, redis_server.url, lms, job_workers=1)
+    async with lms.serving(), instance(settings) as app, database(settings) as db:
+        await create_course(app)
+        enrollment_id = await awaiting_approval(app, "stu-log")
+        await approve(app, enrollment_id)
+        await eventually(lambda: job_has_status(db, f"{enrollment_id}:provision_access", "DEAD"))
+    dead = [r for r in caplog.records if r.name == "api.worker" and "is DEAD" in r.getMessage()]
+    assert dead, caplog.text
+    entries = [json.loads(JsonFormatter().format(record)) for record in dead]
+    assert {entry["enrollment_id"] for entry in entries} == {enrollment_id}
+    assert all(entry["job_id"].startswith(enrollment_id) for entry in entries)

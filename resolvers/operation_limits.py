@@ -1,0 +1,108 @@
+"""Depth and alias limits that follow fragment spreads in linear time.
+
+Strawberry's `QueryDepthLimiter` and `MaxAliasesLimiter` walk a fragment again at every spread of
+it, so fragments that each spread the next one twice cost 2^n: twenty of them (a 600-byte request)
+held the event loop for 5 s here, and the 2,000-token limit leaves room for 150. These rules walk
+each fragment once and remember what it adds. Depth is counted as Strawberry counts it (a
+selection inside n nested fields is at depth n; introspection fields are not followed) and the
+messages are Strawberry's, so clients see the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+from strawberry.extensions import AddValidationRules
+
+
+class _Measure:
+    """One walk's memo: what each fragment adds below the place it is spread."""
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self._fragments = fragments
+        self._depths: dict[str, int] = {}
+        self._aliases: dict[str, int] = {}
+        # A cycle is NoFragmentCyclesRule's to report; here it only must not recurse forever.
+        self._open: set[str] = set()
+
+    def depth(self, selection_set: SelectionSetNode) -> int:
+        deepest = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.selection_set and not selection.name.value.startswith("__"):
+                    deepest = max(deepest, 1 + self.depth(selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, self.depth(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                deepest = max(deepest, self._spread(selection.name.value, self._depths, self.depth))
+        return deepest
+
+    def aliases(self, selection_set: SelectionSetNode) -> int:
+        count = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                count += selection.alias is not None
+                if selection.selection_set:
+                    count += self.aliases(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                count += self.aliases(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                count += self._spread(selection.name.value, self._aliases, self.aliases)
+        return count
+
+    def _spread(self, name: str, memo: dict[str, int], measure: Callable[[SelectionSetNode], int]) -> int:
+        if name in memo:
+            return memo[name]
+        fragment = self._fragments.get(name)
+        if fragment is None or name in self._open:
+            return 0
+        self._open.add(name)
+        try:
+            memo[name] = measure(fragment.selection_set)
+        finally:
+            self._open.discard(name)
+        return memo[name]
+
+
+def limits_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    class OperationLimitsRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            definitions = context.document.definitions
+            fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
+            operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+            measure = _Measure(fragments)
+            try:
+                depths = [measure.depth(operation.selection_set) for operation in operations]
+                aliases = sum(measure.aliases(operation.selection_set) for operation in operations)
+            except RecursionError:
+                context.report_error(GraphQLError("The document is nested too deeply."))
+                return
+            for operation, depth in zip(operations, depths, strict=True):
+                if depth > max_depth:
+                    name = operation.name.value if operation.name else "anonymous"
+                    message = f"'{name}' exceeds maximum operation depth of {max_depth}"
+                    context.report_error(GraphQLError(message, operation))
+            if aliases > max_aliases:
+                context.report_error(GraphQLError(f"{aliases} aliases found. Allowed: {max_aliases}"))
+
+    return OperationLimitsRule
+
+
+class OperationLimits(AddValidationRules):
+    """Refuses a document deeper than `max_depth` or with more than `max_aliases` aliases, counting
+    a fragment's fields once per place it is spread."""
+
+    def __init__(self, max_depth: int, max_aliases: int) -> None:
+        super().__init__([limits_rule(max_depth, max_aliases)])

@@ -1,0 +1,216 @@
+// The catalogue: one card per published course, each bound to its courseCard subscription.
+import { SessionExpired, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+
+const CARD = `fragment Card on CourseCard {
+  course { id title price { amount currency } }
+  buttonText action disabled hasAccess version
+  enrollment {
+    id status paymentMethod paymentReference couponCode rejectionReason
+    amountDue { amount currency } access { status attempts }
+  }
+}`;
+const CARDS = `query Cards { courseCards { ...Card } } ${CARD}`;
+const LIVE_CARD = `subscription LiveCard($courseId: ID!) { courseCard(courseId: $courseId) { ...Card } } ${CARD}`;
+const PAYLOAD = "card { ...Card } payment { redirectUrl } errors { code message }";
+const ENROLL = `mutation Enroll($input: EnrollInput!) { enroll(input: $input) { ${PAYLOAD} } } ${CARD}`;
+const RETRY = `mutation RetryPayment($id: ID!) { retryPayment(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
+
+const STATUS = {
+  PENDING_PAYMENT: "Waiting for your payment.",
+  AWAITING_APPROVAL: "Waiting for an admin to confirm your bank transfer.",
+  APPROVED: "You are enrolled.",
+  REJECTED: "Your enrollment was rejected.",
+  PAYMENT_FAILED: "Your payment failed.",
+  CANCELLED: "Your enrollment was cancelled.",
+};
+const ACTIVE = new Set(["PENDING_PAYMENT", "AWAITING_APPROVAL", "APPROVED", "PAYMENT_FAILED"]);
+const ACCESS = {
+  NOT_STARTED: "Access: queued.",
+  PENDING: "Access: being set up…",
+  PROVISIONED: "Access: ready.",
+  FAILED: "Access: setup failed; an admin will retry it.",
+};
+
+const auth = session("student");
+const signedIn = auth.current();
+const token = signedIn?.token;
+const show = indicator(document.getElementById("connection"));
+const notice = document.getElementById("notice");
+const list = document.getElementById("cards");
+const cards = new Map(); // courseId -> { el, card, busy }
+
+// The checkout link belongs to the enrollment, and every tab of this browser may show it.
+const checkoutKey = (enrollmentId) => `enrollwire.checkout.${enrollmentId}`;
+
+function say(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+function stateText(enrollment) {
+  const parts = [STATUS[enrollment.status]];
+  if (enrollment.status === "REJECTED" && enrollment.rejectionReason) parts.push(`Reason: ${enrollment.rejectionReason}.`);
+  if (enrollment.status === "AWAITING_APPROVAL" && enrollment.paymentReference) {
+    parts.push(`Quote ${enrollment.paymentReference} on the transfer.`);
+  }
+  if (enrollment.couponCode && ACTIVE.has(enrollment.status)) parts.push(`Coupon ${enrollment.couponCode}: ${money(enrollment.amountDue)} due.`);
+  return parts.join(" ");
+}
+
+function render(courseId, card) {
+  const entry = cards.get(courseId);
+  if (entry.card && card.version < entry.card.version) return; // older than what is shown
+  entry.card = card;
+  const { el } = entry;
+  const part = (selector) => el.querySelector(selector);
+  const enrollment = card.enrollment;
+  el.dataset.action = card.action;
+  part(".title").textContent = card.course.title;
+  part(".price").textContent = money(card.course.price);
+  part(".state").textContent = enrollment ? stateText(enrollment) : "";
+  part(".access").textContent = enrollment && card.hasAccess ? ACCESS[enrollment.access.status] : "";
+  part(".enroll-options").hidden = card.action !== "INITIATE_ENROLLMENT";
+  const button = part(".action");
+  button.textContent = card.buttonText;
+  button.disabled = card.disabled || entry.busy;
+  let checkout = null;
+  if (enrollment) {
+    if (enrollment.status === "PENDING_PAYMENT") checkout = localStorage.getItem(checkoutKey(enrollment.id));
+    else localStorage.removeItem(checkoutKey(enrollment.id));
+  }
+  part(".checkout").hidden = !checkout;
+  if (checkout) part(".checkout a").href = checkout;
+}
+
+async function act(courseId, query, variables, field) {
+  const entry = cards.get(courseId);
+  const message = entry.el.querySelector(".message");
+  entry.busy = true;
+  render(courseId, entry.card);
+  message.textContent = "";
+  try {
+    const result = (await graphql(query, variables, token))[field];
+    message.textContent = result.errors.map((e) => e.message).join(" ");
+    const enrollment = result.card?.enrollment;
+    if (enrollment && result.payment?.redirectUrl) {
+      localStorage.setItem(checkoutKey(enrollment.id), result.payment.redirectUrl);
+    }
+    if (result.card) render(courseId, result.card);
+  } catch (error) {
+    if (error instanceof SessionExpired) expired();
+    else message.textContent = messageOf(error);
+  } finally {
+    entry.busy = false;
+    render(courseId, entry.card);
+  }
+}
+
+function onSubmit(courseId, form) {
+  const { card } = cards.get(courseId);
+  const message = cards.get(courseId).el.querySelector(".message");
+  switch (card.action) {
+    case "REDIRECT_TO_AUTH":
+      return signIn();
+    case "INITIATE_ENROLLMENT": {
+      const couponCode = form.elements.coupon.value.trim() || null;
+      const input = { courseId, paymentMethod: form.elements.payment.value, couponCode };
+      return act(courseId, ENROLL, { input }, "enroll");
+    }
+    case "RETRY_PAYMENT":
+      return act(courseId, RETRY, { id: card.enrollment.id }, "retryPayment");
+    case "CONTINUE_COURSE":
+      message.textContent =
+        card.enrollment.access.status === "PROVISIONED"
+          ? "Your course opens on the learning platform (not part of this demo)."
+          : "Your access is still being set up; the course opens once it is ready.";
+  }
+}
+
+function addCard(card) {
+  const courseId = card.course.id;
+  const el = document.getElementById("card").content.firstElementChild.cloneNode(true);
+  el.dataset.courseId = courseId;
+  const form = el.querySelector("form");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    onSubmit(courseId, form);
+  });
+  list.append(el);
+  cards.set(courseId, { el, card: null, busy: false });
+  render(courseId, card);
+  // The first message is the current state, also after every reconnect: that is the resync.
+  client.subscribe(
+    { query: LIVE_CARD, variables: { courseId } },
+    {
+      next: ({ data }) => data?.courseCard && render(courseId, data.courseCard),
+      // A close event (expired session) is the connection's business; GraphQL errors are this card's.
+      error: (error) => {
+        if (Array.isArray(error)) {
+          el.querySelector(".message").textContent = `Live updates stopped: ${messageOf(error)}. Reload to retry.`;
+        }
+      },
+      complete: () => {},
+    },
+  );
+}
+
+async function loadCards() {
+  const { courseCards } = await graphql(CARDS, {}, token);
+  for (const card of courseCards) {
+    if (cards.has(card.course.id)) render(card.course.id, card);
+    else addCard(card);
+  }
+  if (!cards.size) {
+    say("No courses are published yet.");
+    show("off");
+  }
+}
+
+async function start() {
+  try {
+    await loadCards();
+    say("");
+  } catch (error) {
+    if (error instanceof SessionExpired) return expired();
+    say(`Could not load the courses (${messageOf(error)}); trying again…`);
+    setTimeout(start, 2000);
+  }
+}
+
+async function signIn() {
+  try {
+    await auth.signIn();
+    location.reload();
+  } catch (error) {
+    say(messageOf(error));
+  }
+}
+
+function expired() {
+  auth.signOut();
+  show("expired");
+  say("Your session expired. Sign in again.");
+  showSession(null);
+}
+
+function showSession(current) {
+  document.getElementById("who").textContent = current ? `Signed in as ${current.userId}` : "Not signed in";
+  document.getElementById("sign-in").hidden = Boolean(current);
+  document.getElementById("sign-out").hidden = !current;
+}
+
+document.getElementById("sign-in").addEventListener("click", signIn);
+document.getElementById("sign-out").addEventListener("click", () => {
+  auth.signOut();
+  location.reload();
+});
+auth.onChange(() => location.reload());
+showSession(signedIn);
+
+const client = connectLive({
+  token,
+  show,
+  onConnected: (reconnected) => (reconnected ? loadCards().catch(() => {}) : undefined),
+  onExpired: expired,
+});
+start();
