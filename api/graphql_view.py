@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
 
 from api.auth import verify_token, viewer_from_header
@@ -68,8 +71,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            return await super().handle_subscribe(message)
+        if not _well_formed(message.get("id"), payload):
+            # Strawberry's handler would die on it and drop the socket without a close code.
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
+        assert isinstance(payload, dict)
         variables = payload.get("variables")
         name = payload.get("operationName")
         sink = Sink(
@@ -95,6 +101,31 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return True
 
 
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_start(self, message: StartMessage) -> None:
+        if not _well_formed(message.get("id"), message.get("payload")):
+            await self.send_message(
+                {
+                    "type": "error",
+                    "id": str(message.get("id")),
+                    "payload": {"message": "Invalid start message"},
+                }
+            )
+            return
+        await super().handle_start(message)
+
+
+def _well_formed(operation_id: object, payload: object) -> bool:
+    if not isinstance(operation_id, str) or not isinstance(payload, dict):
+        return False
+    variables, name = payload.get("variables"), payload.get("operationName")
+    return (
+        isinstance(payload.get("query"), str)
+        and isinstance(variables, dict | None)
+        and isinstance(name, str | None)
+    )
+
+
 @dataclass
 class SocketContext(Context):
     """A WebSocket's context: `on_ws_connect` reports here that `connection_init` was handled."""
@@ -104,6 +135,7 @@ class SocketContext(Context):
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(
         self,
@@ -136,6 +168,17 @@ class GraphQLView(GraphQL[Context, None]):
         self._init_timeout = connection_init_timeout
         self._secret = auth_secret
         self._max_page_size = max_page_size
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Strawberry's HTTP and WebSocket handlers assume an object (batching is off): anything
+        # else, or JSON nested too deep for the decoder, becomes an invalid message, not a crash.
+        try:
+            value = json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as error:
+            raise json.JSONDecodeError(str(error), "", 0) from None
+        if not isinstance(value, dict):
+            raise json.JSONDecodeError("expected a JSON object", "", 0)
+        return value
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         services = self._services()

@@ -51,8 +51,16 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return b"application/json" in value.lower()
+    return False
+
+
 class BodyLimit:
-    """Buffers at most `limit` bytes of an HTTP body for the wrapped app, else answers 413."""
+    """Buffers at most `limit` bytes of an HTTP body for the wrapped app, else answers 413; a JSON
+    body must also be an object (or a batch list) to be passed on."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -69,6 +77,10 @@ class BodyLimit:
             body = await read_bounded(receive, self.limit)
         except BodyTooLarge:
             await too_large(send)
+            return
+        if is_json(scope) and body.lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
+            # Strawberry reads a JSON null, number or string body as an object and fails with a 500.
+            await refuse(send, 400, "BAD_REQUEST", "request body must be a JSON object")
             return
         delivered = False
 

@@ -12,6 +12,7 @@ log = logging.getLogger("enrollwire.graphql")
 # Codes a client may see; anything else raised in a resolver is a bug and gets masked.
 PUBLIC_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "VALIDATION_FAILED", "NOT_FOUND", "BAD_REQUEST"})
 MASKED_MESSAGE = "Internal server error."
+INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
 
 
 def is_client_facing(error: GraphQLError) -> bool:
@@ -34,9 +35,17 @@ def log_unexpected(errors: list[GraphQLError]) -> None:
             )
 
 
-def formatted(error: GraphQLError) -> dict[str, Any]:
-    """The error as a client may see it: our own failures keep only their place in the response."""
-    if is_client_facing(error):
-        return dict(error.formatted)
-    masked = GraphQLError(MASKED_MESSAGE, error.nodes, error.source, error.positions, error.path)
-    return dict(masked.formatted)
+def masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """Our own failure as a client sees it: its place, and the request id to quote to support."""
+    return GraphQLError(
+        MASKED_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": INTERNAL_CODE, "requestId": request_id},
+    )
+
+
+def formatted(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
+    return dict((error if is_client_facing(error) else masked(error, request_id)).formatted)

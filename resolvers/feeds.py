@@ -204,7 +204,8 @@ class Feed:
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             log_unexpected(list(result.errors))
-            body["errors"] = [formatted(error) for error in result.errors]
+            request_id = getattr(self._spec.context, "request_id", None)
+            body["errors"] = [formatted(error, request_id) for error in result.errors]
         return json.dumps(body, separators=(",", ":"))
 
 

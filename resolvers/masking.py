@@ -5,9 +5,7 @@ from __future__ import annotations
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from resolvers.errors import MASKED_MESSAGE, is_client_facing
-
-INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
+from resolvers.errors import MASKED_MESSAGE, is_client_facing, masked
 
 
 class MaskUnexpected(MaskErrors):
@@ -21,12 +19,4 @@ class MaskUnexpected(MaskErrors):
         super().__init__(should_mask_error=lambda e: not is_client_facing(e), error_message=MASKED_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", "") or None
-        return GraphQLError(
-            self.error_message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": INTERNAL_CODE, "requestId": request_id},
-        )
+        return masked(error, getattr(self.execution_context.context, "request_id", "") or None)

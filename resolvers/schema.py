@@ -6,15 +6,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError
+from starlette.requests import Request
 from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
@@ -27,6 +29,10 @@ from resolvers.suggestions import HideSuggestions
 
 # Distinct documents whose parse tree and validation are kept: clients send a handful.
 DOCUMENT_CACHE_SIZE = 256
+# Larger documents are parsed and validated afresh: the caches keep each document's text (and
+# its parse tree keeps the source), so 256 cached 1 MiB documents would pin ~0.5 GiB that any
+# anonymous client can fill. Real clients' documents are a few KiB.
+MAX_CACHED_DOCUMENT = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,32 @@ class RejectBadCredentials(SchemaExtension):
         yield
 
 
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """A subscription sent over HTTP gets a clear error instead of running (and failing) there."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        over_http = isinstance(getattr(context.context, "request", None), Request)
+        if over_http and context.operation_type is OperationType.SUBSCRIPTION:
+            message = "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql"
+            context.result = ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
+            )
+        yield
+
+
+def cacheable(query: str | None) -> TypeGuard[str]:
+    return query is not None and len(query) <= MAX_CACHED_DOCUMENT
+
+
+class SmallDocumentParserCache(ParserCache):
+    def on_parse(self) -> Iterator[None]:
+        if cacheable(self.execution_context.query):
+            yield from super().on_parse()
+        else:
+            yield  # Strawberry parses the document itself
+
+
 class CachedValidation(SchemaExtension):
     """Validates each distinct document once per schema instead of once per request.
 
@@ -65,12 +97,12 @@ class CachedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         query = context.query
-        cached = None if query is None else self._cache.get(query)
+        cached = self._cache.get(query) if cacheable(query) else None
         if cached is not None:
             self._cache.move_to_end(query)  # type: ignore[arg-type]  # not None when cached
             context.pre_execution_errors = list(cached)
         yield
-        if cached is None and query is not None and context.pre_execution_errors is not None:
+        if cached is None and cacheable(query) and context.pre_execution_errors is not None:
             self._cache[query] = list(context.pre_execution_errors)
             if len(self._cache) > self._maxsize:
                 self._cache.popitem(last=False)
@@ -132,7 +164,8 @@ def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> s
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        SubscriptionsOverWebSocket,
+        lambda: SmallDocumentParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
         lambda: OperationLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),

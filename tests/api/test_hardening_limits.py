@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -80,13 +81,14 @@ def messages(body: dict[str, Any]) -> list[str]:
     return [error["message"] for error in body.get("errors", [])]
 
 
+# The schema has no cycles: its deepest valid selection is four fields down.
+VALID_PATH = ["courseCards", "enrollment", "course", "price"]
+
+
 def deep(depth: int) -> str:
-    """A document whose deepest selection sits `depth` fields down; a valid query up to depth 4."""
-    path = (
-        ["courseCards", "enrollment", "course", "price"] if depth == 4 else ["courseCards", "course", "price"]
-    )
-    names = (path + ["unknown"] * depth)[:depth]
-    leaf = "amount" if depth in (3, 4) else "id"
+    """A document whose leaf sits `depth` fields down: a valid query at depth 4, invalid past it."""
+    names = (VALID_PATH + ["unknown"] * depth)[:depth]
+    leaf = "amount" if depth == len(VALID_PATH) else "id"
     return "{ " + "".join(f"{name} {{ " for name in names) + leaf + " }" * depth + " }"
 
 
@@ -95,7 +97,7 @@ async def test_depth_at_the_limit_passes_and_one_past_is_refused(target: Target)
     refusal = f"'anonymous' exceeds maximum operation depth of {limit}"
     at_limit = await target.query(deep(limit))
     assert refusal not in messages(at_limit)
-    if limit == 4:
+    if limit == len(VALID_PATH):
         assert "errors" not in at_limit
     assert refusal in messages(await target.query(deep(limit + 1)))
 
@@ -291,17 +293,31 @@ async def test_bulk_approve_refuses_101_ids_and_approves_none(target: Target) ->
         assert status["data"]["enrollment"] == {"status": "AWAITING_APPROVAL"}
 
 
+NESTED = b"[" * 100_000 + b"]" * 100_000
+UNDECODABLE = {
+    "query nested too deeply": b'{"query": ' + NESTED + b"}",
+    "variables nested too deeply": b'{"query": "{ __typename }", "variables": {"a": ' + NESTED + b"}}",
+    "not UTF-8": b"\x80",
+    "not UTF-8 inside an object": b'{"query": "{ __typename }", "operationName": "\x80"}',
+    "null": b"null",
+    "a number": b"5",
+    "a string": b'"{ __typename }"',
+    "true": b"true",
+}
+
+
 @only_defaults
-async def test_json_nested_too_deeply_is_a_400_not_a_500(target: Target) -> None:
-    nested = b"[" * 100_000 + b"]" * 100_000
-    for body in (
-        b'{"query": ' + nested + b"}",
-        b'{"query": "{ __typename }", "variables": {"a": ' + nested + b"}}",
-    ):
-        response = await target.post_raw(body)
-        assert response.status_code == 400, response.text
-        assert response.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
-    # A GET carries its variables in the URL: a few thousand brackets fit there too.
+@pytest.mark.parametrize("body", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+async def test_json_the_decoder_chokes_on_is_a_400_not_a_500(target: Target, body: bytes) -> None:
+    response = await target.post_raw(body)
+    assert response.status_code == 400, response.text
+    assert response.text
+    await target.still_serves()
+
+
+@only_defaults
+async def test_get_variables_nested_too_deeply_are_a_400(target: Target) -> None:
+    # A GET carries its variables in the URL: a few thousand brackets fit there.
     variables = quote('{"a": ' + "[" * 3000 + "]" * 3000 + "}")
     response = await target.http.get(
         f"/graphql?query={quote('{ __typename }')}&variables={variables}",
@@ -383,3 +399,26 @@ async def test_hostile_documents_get_a_clear_error_and_the_server_stays_up(
     assert body["data"] is None
     assert any(re.search(pattern, message) for message in messages(body)), body
     await process.still_serves()
+
+
+def resident_mib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_large_distinct_documents_are_not_kept_by_the_document_caches(
+    production: CliServer, process: Target
+) -> None:
+    def padded(n: int) -> str:
+        # Within the body and token limits: a comment is no token.
+        return f"# {n}" + "x" * 1_000_000 + "\n{ __typename }"
+
+    assert await process.query(padded(-1)) == {"data": {"__typename": "Query"}}
+    before = await asyncio.to_thread(resident_mib, production.process.pid)
+    for n in range(32):
+        assert await process.query(padded(n)) == {"data": {"__typename": "Query"}}
+    grown = await asyncio.to_thread(resident_mib, production.process.pid) - before
+    # Cached, each would keep ~2 MiB (its text, and the parse tree's source): 64 MiB.
+    assert grown < 32, f"{grown} MiB kept after 32 distinct 1 MB documents"

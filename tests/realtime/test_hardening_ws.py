@@ -147,12 +147,18 @@ async def test_suggestions_over_websocket_only_in_development(endpoint: Endpoint
     assert suggested is not endpoint.production, errors
 
 
-NESTED = '{"type": "ping", "payload": ' + "[" * 30_000 + "]" * 30_000 + "}"
+# Messages that are JSON (or JSON nested past the parser's recursion) but not a message object.
+NOT_MESSAGES = {
+    "nested too deeply": '{"type": "ping", "payload": ' + "[" * 30_000 + "]" * 30_000 + "}",
+    "null": "null",
+    "a number": "5",
+    "a list": "[]",
+}
 
 
-async def answers_after_nested(client: WsClient) -> bool:
-    """Sends JSON nested past the parser's recursion, then asks something: is it still answered?"""
-    await client.ws.send(NESTED)
+async def answers_after(client: WsClient, message: str) -> bool:
+    """Sends `message`, then asks something: is the socket still answered?"""
+    await client.ws.send(message)
     try:
         await client.next_errors(await client.subscribe(MISSPELT), within=10)
     except ConnectionClosed:
@@ -160,26 +166,50 @@ async def answers_after_nested(client: WsClient) -> bool:
     return True
 
 
+@pytest.mark.parametrize("message", NOT_MESSAGES.values(), ids=NOT_MESSAGES.keys())
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_a_message_nested_too_deeply_leaves_the_server_serving(dev: RunningApp, protocol: str) -> None:
+async def test_a_message_that_is_no_message_object_leaves_the_server_serving(
+    dev: RunningApp, protocol: str, message: str
+) -> None:
     async with signed_in(dev.ws_url, None, protocol) as client:
-        await answers_after_nested(client)
+        await answers_after(client, message)
     await still_serves(dev.ws_url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="json.loads raises RecursionError, which Strawberry's socket handlers do not expect: the "
-    "handler dies and the socket drops (1006). Fix reported: GraphQLView.decode_json turning "
-    "RecursionError into json.JSONDecodeError, so it is an invalid message like any other.",
-)
+@pytest.mark.parametrize("message", NOT_MESSAGES.values(), ids=NOT_MESSAGES.keys())
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_a_message_nested_too_deeply_is_an_invalid_message(dev: RunningApp, protocol: str) -> None:
+async def test_a_message_that_is_no_message_object_is_an_invalid_message(
+    dev: RunningApp, protocol: str, message: str
+) -> None:
     async with signed_in(dev.ws_url, None, protocol) as client:
-        answered = await answers_after_nested(client)
+        answered = await answers_after(client, message)
         if protocol == TRANSPORT_WS:
             # graphql-transport-ws closes on a message that is not JSON, with 4400.
             assert not answered and client.ws.close_code == 4400
         else:
             # The legacy protocol ignores such messages and carries on.
             assert answered
+
+
+# Well-formed envelopes whose operation part is not: Strawberry's handlers died on these.
+BAD_OPERATIONS = {
+    "payload not an object": {"id": "7", "payload": "subscription { x }"},
+    "query not a string": {"id": "7", "payload": {"query": ["subscription"]}},
+    "variables not an object": {"id": "7", "payload": {"query": MISSPELT, "variables": [1]}},
+    "id not a string": {"id": {"x": 1}, "payload": {"query": MISSPELT}},
+}
+
+
+@pytest.mark.parametrize("message", BAD_OPERATIONS.values(), ids=BAD_OPERATIONS.keys())
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_malformed_operation_is_refused_cleanly(
+    dev: RunningApp, protocol: str, message: dict[str, object]
+) -> None:
+    start = "subscribe" if protocol == TRANSPORT_WS else "start"
+    async with signed_in(dev.ws_url, None, protocol) as client:
+        answered = await answers_after(client, json.dumps({**message, "type": start}))
+        if protocol == TRANSPORT_WS:
+            assert not answered and client.ws.close_code == 4400
+        else:
+            assert answered  # an error for that operation; the socket carries on
+    await still_serves(dev.ws_url)
