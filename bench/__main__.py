@@ -58,6 +58,7 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
             results.append(await scenarios.enroll_load(s, client, seconds))
         if "memory" in run:
             results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "5000"))))
+        results.append(await scenarios.hub_health(client))
     return results
 
 

@@ -306,3 +306,19 @@ async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
         "kib_per_subscription": (after - before) / subscriptions,
         "server_rss_mib": after / 1024,
     }
+
+
+async def hub_health(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Did the run disturb the hub? (A saturated loop must not look like a dead Redis.)"""
+    text = (await client.get("/metrics")).text
+    wanted = {
+        "enrollwire_realtime_reconnects": "reconnects",
+        "enrollwire_realtime_dropped": "dropped",
+        "enrollwire_realtime_publish_failures": "publish_failures",
+    }
+    figures: dict[str, Any] = {"scenario": "realtime hub over the whole run"}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted or sample.name.removesuffix("_total") in wanted:
+                figures[wanted[sample.name.removesuffix("_total")]] = int(sample.value)
+    return figures

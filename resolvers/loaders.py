@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -12,10 +13,18 @@ from domain.services import Services
 
 
 class Loaders:
+    """Made on first use: every socket has a context, and most never load anything."""
+
     def __init__(self, services: Services) -> None:
-        self.course = DataLoader[str, Course | None](self._load_courses)
-        self.full_enrollment = DataLoader[str, Enrollment | None](self._load_full_enrollments)
         self._services = services
+
+    @cached_property
+    def course(self) -> DataLoader[str, Course | None]:
+        return DataLoader(self._load_courses)
+
+    @cached_property
+    def full_enrollment(self) -> DataLoader[str, Enrollment | None]:
+        return DataLoader(self._load_full_enrollments)
 
     async def _load_courses(self, ids: Sequence[str]) -> list[Course | None]:
         found = await self._services.courses.get_courses(ids)

@@ -23,6 +23,7 @@ from resolvers.jobs import JobMutations, JobQueries
 from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
 from resolvers.operation_limits import OperationLimits
+from resolvers.operation_limits import limits_rule as operation_limits_rule
 from resolvers.queries import Query
 from resolvers.subscriptions import Subscription
 from resolvers.suggestions import HideSuggestions
@@ -162,12 +163,13 @@ SUBSCRIPTION: type | None = Subscription
 
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
+    limits_rule = operation_limits_rule(limits.max_depth, limits.max_aliases)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         SubscriptionsOverWebSocket,
         lambda: SmallDocumentParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
-        lambda: OperationLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases),
+        lambda: OperationLimits(limits_rule),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         MaskUnexpected,
     ]
