@@ -67,7 +67,10 @@ class Hub:
         self._link: Link | None = None
         self._lost: str | None = "not connected yet"
         self._healthy = False
-        self._last_echo = 0.0
+        # When the oldest heartbeat still without its echo was sent: judging silence from the
+        # send, not from the last echo, keeps a saturated event loop (which sends late) from
+        # passing for a dead Redis.
+        self._unanswered_since: float | None = None
         self._hb_kick = asyncio.Event()
         self._first_attempt = asyncio.Event()
         self._publisher: Publisher | None = None
@@ -200,7 +203,7 @@ class Hub:
             self._reconnects += 1
         self._connected_before = True
         self._first_attempt.set()
-        self._last_echo = asyncio.get_running_loop().time()
+        self._unanswered_since = None
         self._hb_kick.set()
         self._channels.gap_everyone(RECONNECTED)
         return link
@@ -212,8 +215,12 @@ class Hub:
                 raise LinkLost(self._lost)
             # Judged only after a whole idle poll, so an echo queued behind a backlog of
             # messages is not mistaken for a dead connection.
-            if not await link.read(self._deliver) and (loop.time() - self._last_echo > self._hb_timeout):
+            if not await link.read(self._deliver) and self._silent_for(loop.time()) > self._hb_timeout:
                 raise LinkLost(f"no heartbeat echo for {self._hb_timeout}s")
+
+    def _silent_for(self, now: float) -> float:
+        since = self._unanswered_since
+        return 0.0 if since is None else now - since
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         if channel == self._hb_channel:
@@ -222,7 +229,7 @@ class Hub:
             self._channels.deliver(channel, payload)
 
     def _on_echo(self) -> None:
-        self._last_echo = asyncio.get_running_loop().time()
+        self._unanswered_since = None
         link = self._link
         if link is None or self._lost is not None:
             return
@@ -235,6 +242,8 @@ class Hub:
         assert self._publisher is not None
         while True:
             self._hb_kick.clear()
+            if self._unanswered_since is None:
+                self._unanswered_since = asyncio.get_running_loop().time()
             await self._publisher.heartbeat(self._hb_channel)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._hb_interval):

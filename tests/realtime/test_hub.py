@@ -237,3 +237,21 @@ async def test_black_holed_connection_is_detected_and_resynced(
         resynced_at - unblocked_at,
     )
     assert hub.stats().reconnects >= 1
+
+
+async def test_a_stalled_event_loop_is_not_taken_for_a_dead_redis(
+    hubs: HubFactory, redis_server: ManagedServer, channel_prefix: str
+) -> None:
+    """A process busy for longer than the heartbeat timeout sent no heartbeat meanwhile: its
+    silence says nothing about Redis, and reconnecting would make every card resync at once."""
+    hub = await hubs(redis_server.url, heartbeat_interval=0.2, heartbeat_timeout=0.6)
+    channel = channel_prefix + "busy"
+    async with hub.subscribe(channel) as events:
+        await until(lambda: hub.healthy)
+        for _ in range(3):
+            await asyncio.sleep(0.25)  # an echo has just been handled; the next heartbeat is due
+            time.sleep(1.5)  # noqa: ASYNC251  (stands for CPU-bound work holding the loop)
+        await asyncio.sleep(1.0)
+        assert hub.stats().reconnects == 0
+        assert await hub.publish(channel, b"still here")
+        assert await next_item(events) == b"still here"
