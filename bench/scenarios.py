@@ -295,15 +295,21 @@ async def enroll_load(
 
 
 async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
+    """RSS per idle subscription, split into the connection (acknowledged) and the subscription on it."""
     admin = stack.token("bench-admin", Role.ADMIN)
     before = rss_kib(stack.server.pid)
-    subs = await open_many(stack, subscriptions, lambda i: Subscriber.open(stack.ws_url, admin, ADMIN_EVENTS))
+    subs = await open_many(stack, subscriptions, lambda i: Subscriber.open(stack.ws_url, admin, ""))
+    await asyncio.sleep(2)
+    connected = rss_kib(stack.server.pid)
+    for start in range(0, subscriptions, 100):
+        await asyncio.gather(*(s.subscribe(ADMIN_EVENTS) for s in subs[start : start + 100]))
     await asyncio.sleep(2)
     after = rss_kib(stack.server.pid)
     await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
     return {
         "scenario": f"idle memory x{subscriptions}",
         "kib_per_subscription": (after - before) / subscriptions,
+        "of_which_connection_kib": (connected - before) / subscriptions,
         "server_rss_mib": after / 1024,
     }
 

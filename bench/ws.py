@@ -36,10 +36,17 @@ class Subscriber:
         ack = json.loads(await conn.recv())
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"no ack: {ack}")
+        subscriber = cls(conn)
+        if query:
+            await subscriber.subscribe(query, variables, protocol)
+        return subscriber
+
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, protocol: str = TRANSPORT_WS
+    ) -> None:
         start = "subscribe" if protocol == TRANSPORT_WS else "start"
         payload = {"query": query, "variables": variables or {}}
-        await conn.send(json.dumps({"id": "1", "type": start, "payload": payload}))
-        return cls(conn)
+        await self.conn.send(json.dumps({"id": "1", "type": start, "payload": payload}))
 
     async def run(self) -> None:
         async for raw in self.conn:
