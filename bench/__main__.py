@@ -44,6 +44,9 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
     run = chosen()
     results: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=s.base_url, timeout=60, limits=limits) as client:
+        if "memory" in run:
+            # First: a process does not return freed memory, so later scenarios would hide growth.
+            results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "5000"))))
         if "fanout" in run:
             events = int(os.environ.get("BENCH_EVENTS", "30"))
             results += [await scenarios.admin_fanout(s, client, n, events) for n in sizes()]
@@ -56,8 +59,6 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "enroll" in run:
             seconds = float(os.environ.get("BENCH_ENROLL_SECONDS", "20"))
             results.append(await scenarios.enroll_load(s, client, seconds))
-        if "memory" in run:
-            results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "5000"))))
         results.append(await scenarios.hub_health(client))
     return results
 

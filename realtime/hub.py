@@ -214,8 +214,12 @@ class Hub:
             if self._lost is not None:
                 raise LinkLost(self._lost)
             # Judged only after a whole idle poll, so an echo queued behind a backlog of
-            # messages is not mistaken for a dead connection.
-            if not await link.read(self._deliver) and self._silent_for(loop.time()) > self._hb_timeout:
+            # messages is not mistaken for a dead connection; and not after a poll that took
+            # far longer than asked, since then it was this process that could not read.
+            started = loop.time()
+            idle = not await link.read(self._deliver)
+            now = loop.time()
+            if idle and now - started < 2 * self._poll and self._silent_for(now) > self._hb_timeout:
                 raise LinkLost(f"no heartbeat echo for {self._hb_timeout}s")
 
     def _silent_for(self, now: float) -> float:
