@@ -317,10 +317,14 @@ async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
 async def hub_health(client: httpx.AsyncClient) -> dict[str, Any]:
     """Did the run disturb the hub? (A saturated loop must not look like a dead Redis.)"""
     text = (await client.get("/metrics")).text
+    await asyncio.sleep(1)  # sockets closed by the last scenario finish closing
     wanted = {
         "enrollwire_realtime_reconnects": "reconnects",
         "enrollwire_realtime_dropped": "dropped",
         "enrollwire_realtime_publish_failures": "publish_failures",
+        # Everything was closed: these must be back at 0.
+        "enrollwire_websockets_open": "websockets_left",
+        "enrollwire_realtime_local_subscribers": "hub_subscribers_left",
     }
     figures: dict[str, Any] = {"scenario": "realtime hub over the whole run"}
     for family in text_string_to_metric_families(text):
