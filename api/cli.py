@@ -26,11 +26,13 @@ def _resolve_servers(settings: Settings) -> Settings:
     if settings.mongodb_url is None:
         mongo = start_mongo(data / "mongo")
         updates["mongodb_url"] = mongo.url
-        print(f"embedded MongoDB-compatible store (SecantusDB): {mongo.url}  data: {data / 'mongo'}")
+        print(
+            f"embedded MongoDB-compatible store (SecantusDB): {mongo.url}  data: {data / 'mongo'}", flush=True
+        )
     if settings.redis_url is None:
         redis = start_redis(data / "redis")
         updates["redis_url"] = redis.url
-        print(f"embedded Redis: {redis.url}")
+        print(f"embedded Redis: {redis.url}", flush=True)
     return settings.model_copy(update=updates) if updates else settings
 
 
@@ -61,7 +63,8 @@ def _print_welcome(settings: Settings) -> None:
         print(f"catalogue:     {settings.base_url}/app/")
         print(f"admin console: {settings.base_url}/app/admin")
     print(f"student token: {student}")
-    print(f"admin token:   {admin}\n")
+    # Flushed: piped (`make run | tee`), stdout is block-buffered and the tokens would wait for exit.
+    print(f"admin token:   {admin}\n", flush=True)
 
 
 def _stop_cleanly(signum: int, frame: FrameType | None) -> None:

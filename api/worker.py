@@ -4,8 +4,9 @@ Idle workers cost nothing: they wait on their own event. One scheduler task per 
 the database when the next job is due (a retry's `nextRunAt` or an expiring lease) and
 sleeps until then, capped by `job_poll_seconds` so jobs written by other instances are
 seen; a local enqueue or retry wakes the workers at once. An idle pool therefore makes
-two small queries per `job_poll_seconds`, whatever its size. Workers claim one at a time:
-concurrent claims would all race for the same oldest job.
+two small queries per `job_poll_seconds`, whatever its size, and a pool whose workers are
+all busy makes none. Workers claim one at a time: concurrent claims would all race for the
+same oldest job.
 
 On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
 so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
@@ -151,8 +152,8 @@ class WorkerPool:
                 due = None
             else:
                 if due is not None and due <= now:
-                    # Awake workers claim until nothing is due; asking again before then (it was every
-                    # 50 ms under a backlog) only repeated this query while they were busy.
+                    # Awake workers claim until nothing is due: asking again meanwhile would only
+                    # repeat this query while they are busy.
                     self._wake_workers()
                     due = None
             wait = cap if due is None else min(cap, max(MIN_IDLE_SLEEP, (due - now).total_seconds()))

@@ -17,7 +17,8 @@ from domain.services import Services
 
 log = logging.getLogger(__name__)
 
-# An outbox entry younger than this is still being handled by the request that wrote it.
+# An outbox entry younger than this is still being handled by the request that wrote it. It is
+# compared with `updatedAt`, the database's clock: the grace dwarfs any skew between the two.
 PENDING_GRACE = timedelta(seconds=30)
 
 
@@ -71,7 +72,7 @@ async def lapse_due_holds(services: Services, limit: int = 100) -> int:
 
 async def resume_pending(services: Services, limit: int = 100) -> int:
     """Finish follow-up work a crashed process left in an outbox."""
-    stuck = await services.enrollments.with_pending_effects(PENDING_GRACE, limit)
+    stuck = await services.enrollments.with_pending_effects(services.clock.now() - PENDING_GRACE, limit)
     for enrollment in stuck:
         log.warning(
             "resuming follow-up work",

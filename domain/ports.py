@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
@@ -93,7 +93,9 @@ class EnrollmentStore(Protocol):
     ) -> Enrollment | None:
         """Mirror a provisioning job's state; None when a newer job state is already shown."""
 
-    async def with_pending_effects(self, grace: timedelta, limit: int) -> list[Enrollment]: ...
+    async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
+        """Enrollments with follow-up work still recorded, last written before `older_than`."""
+
     async def clear_pending(self, enrollment_id: str, effect: Effect) -> None: ...
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(

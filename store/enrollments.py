@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -118,13 +118,10 @@ class MongoEnrollmentStore:
         cursor = self._enrollments.find(lapse_filter(now), {"_id": 1}).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
-    async def with_pending_effects(self, grace: timedelta, limit: int) -> list[Enrollment]:
-        grace_ms = int(grace.total_seconds() * 1000)
+    async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         cursor = self._enrollments.find(
-            {
-                "pending.0": {"$exists": True},
-                "$expr": {"$lt": ["$updatedAt", {"$subtract": ["$$NOW", grace_ms]}]},
-            },
+            # Names the entries, so the `by_pending` index answers it (`pending.0` is a full scan).
+            {"pending": {"$in": [effect.value for effect in Effect]}, "updatedAt": {"$lt": older_than}},
             SUMMARY,
         ).limit(limit)
         return [enrollment_from(doc) async for doc in cursor]

@@ -123,9 +123,9 @@ class MongoJobQueue:
         return None if doc is None else job_from(doc)
 
     async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
-        # Two claims, each walking its own index in order, rather than one `$or`: sorted on one field,
-        # an `$or` cannot walk either branch's index in order, so every claim sorted every due job.
-        # A lease that ran out goes first: its job has already waited a whole lease.
+        # Two claims, each walking its own index in order, rather than one `$or`: sorted on one
+        # field, an `$or` walks neither branch's index in order, so MongoDB would sort every due
+        # job on every claim. A lease that ran out goes first: its job has waited a whole lease.
         for ready, order in (
             ({"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}}, "leaseExpiresAt"),
             ({"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}}, "nextRunAt"),

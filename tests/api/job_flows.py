@@ -119,12 +119,12 @@ async def access_changes(events: Subscription, until: AccessStatus) -> list[tupl
     raise AssertionError(f"subscription ended before access became {until}: {seen}")
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60, every: float = 0.05) -> None:
     """Until `check()` holds; a bounded wait on a condition the database reports."""
     async with asyncio.timeout(seconds):
         # Job rows have no push channel of their own: re-read them until they hold.
         while not await check():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
 
 
 async def all_jobs_succeeded(jobs: Collections, expected: int) -> bool:

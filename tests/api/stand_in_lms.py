@@ -51,6 +51,7 @@ class StandInLms:
     default: Reply = OK
     calls: list[Call] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)
+    answered_ok: set[tuple[str, str]] = field(default_factory=set)  # (path, key) answered 200
     in_flight: Counter[str] = field(default_factory=Counter)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -91,6 +92,8 @@ class StandInLms:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
             call.status = reply.status
+            if reply.status == 200:
+                self.answered_ok.add((call.path, key))
             headers = {} if reply.retry_after is None else {"Retry-After": reply.retry_after}
             return JSONResponse({"ok": reply.status == 200}, status_code=reply.status, headers=headers)
         finally:
