@@ -65,13 +65,8 @@ class Enrollwire:
             await self._until_healthy(self.process)
 
     async def _until_healthy(self, process: asyncio.subprocess.Process) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http, asyncio.timeout(HANG_GUARD):
-            while True:
-                assert process.returncode is None, f"exited before it was ready; see {self.log}"
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.05)
+        async with asyncio.timeout(HANG_GUARD):
+            await until_answers(process, self.base_url, "/healthz", self.log)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, in-flight work and leases are left as they are."""
@@ -124,3 +119,14 @@ def alive(pid: int) -> bool:
         return _stat_fields(pid)[0] != "Z"
     except OSError:
         return False
+
+
+async def until_answers(process: asyncio.subprocess.Process, base_url: str, path: str, log: object) -> None:
+    """Polls `path` until it answers 200; fails at once if the process exits first (see `log`)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
+        while True:
+            assert process.returncode is None, f"exited before it was ready; see {log}"
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(path)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)

@@ -29,10 +29,10 @@ from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
 from store.database import Collections, connect
 from tests.api.stand_in_lms import Reply, StandInLms
+from tests.processes import HANG_GUARD, alive, children_of, until_answers
 from tests.realtime.wsclient import ADMIN_EVENTS, COURSE_CARD, signed_in
 from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, free_port
 
-HANG_GUARD = 60.0
 CLIENT_CLOSE_CODES = {1001, 1012}  # "going away" / "service restart": reconnect elsewhere
 
 CREATE_COURSE = """
@@ -85,16 +85,8 @@ async def enrollwire_serve(env: dict[str, str], log: Path) -> AsyncIterator[Serv
         )
     server = Server(process, int(env["ENROLLWIRE_PORT"]), log)
     try:
-        async with (
-            httpx.AsyncClient(base_url=server.base_url, timeout=5) as http,
-            asyncio.timeout(HANG_GUARD),
-        ):
-            while True:
-                assert process.returncode is None, f"exited before it was ready; see {log}"
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
+        async with asyncio.timeout(HANG_GUARD):
+            await until_answers(process, server.base_url, "/readyz", log)
         yield server
     finally:
         if process.returncode is None:
@@ -112,23 +104,6 @@ def processes_in_group(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 found.append(int(stat.parent.name))
     return found
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import httpx2 as httpx
 
 from api.embedded import ManagedServer
 from store.database import Collections, connect
-from tests.processes import HANG_GUARD, alive, children_of
+from tests.processes import HANG_GUARD, alive, children_of, until_answers
 from tests.servers import free_port
 
 ENROLLWIRE = Path(sys.executable).with_name("enrollwire")
@@ -90,13 +90,7 @@ async def make_run(env: dict[str, str], log: Path) -> AsyncIterator[Serving]:
     try:
         async with asyncio.timeout(HANG_GUARD):
             await serving.printed.wait()
-            async with httpx.AsyncClient(base_url=serving.base_url, timeout=5) as http:
-                while True:
-                    assert process.returncode is None, f"exited early; see {log}"
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.05)
+            await until_answers(process, serving.base_url, "/healthz", log)
         yield serving
     finally:
         if process.returncode is None:

@@ -1,5 +1,5 @@
 // The admin console: the pending queue kept live by adminEnrollmentEvents, decisions, and the job list.
-import { SessionExpired, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
 
 const ROW = `fragment Row on Enrollment {
   id userId status version createdAt paymentReference
@@ -26,7 +26,7 @@ const auth = session("admin");
 const signedIn = auth.current();
 const token = signedIn?.token;
 const show = indicator(document.getElementById("connection"));
-const notice = document.getElementById("notice");
+const { say, showSession, expired } = chrome(auth, show);
 const pendingBody = document.querySelector("#pending tbody");
 const bulkButton = document.getElementById("bulk-approve");
 const selectAll = document.getElementById("select-all");
@@ -36,11 +36,6 @@ const known = new Map(); // enrollment id -> the newest version seen
 const rows = new Map(); // enrollment id -> <tr>, only those awaiting approval
 let touchedDuringResync = null;
 let jobsTimer;
-
-function say(text) {
-  notice.textContent = text;
-  notice.hidden = !text;
-}
 
 function failed(error) {
   if (error instanceof SessionExpired) expired();
@@ -251,19 +246,6 @@ async function bulkApprove() {
   } finally {
     updateToolbar();
   }
-}
-
-function expired() {
-  auth.signOut();
-  show("expired");
-  say("Your session expired. Sign in again.");
-  showSession(null);
-}
-
-function showSession(current) {
-  document.getElementById("who").textContent = current ? `Signed in as ${current.userId}` : "Not signed in";
-  document.getElementById("sign-in").hidden = Boolean(current);
-  document.getElementById("sign-out").hidden = !current;
 }
 
 document.getElementById("sign-in").addEventListener("click", async () => {

@@ -1,5 +1,5 @@
 // The catalogue: one card per published course, each bound to its courseCard subscription.
-import { SessionExpired, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
 
 const CARD = `fragment Card on CourseCard {
   course { id title price { amount currency } }
@@ -35,17 +35,12 @@ const auth = session("student");
 const signedIn = auth.current();
 const token = signedIn?.token;
 const show = indicator(document.getElementById("connection"));
-const notice = document.getElementById("notice");
+const { say, showSession, expired } = chrome(auth, show);
 const list = document.getElementById("cards");
 const cards = new Map(); // courseId -> { el, card, busy }
 
 // The checkout link belongs to the enrollment, and every tab of this browser may show it.
 const checkoutKey = (enrollmentId) => `enrollwire.checkout.${enrollmentId}`;
-
-function say(text) {
-  notice.textContent = text;
-  notice.hidden = !text;
-}
 
 function stateText(enrollment) {
   const parts = [STATUS[enrollment.status]];
@@ -184,19 +179,6 @@ async function signIn() {
   } catch (error) {
     say(messageOf(error));
   }
-}
-
-function expired() {
-  auth.signOut();
-  show("expired");
-  say("Your session expired. Sign in again.");
-  showSession(null);
-}
-
-function showSession(current) {
-  document.getElementById("who").textContent = current ? `Signed in as ${current.userId}` : "Not signed in";
-  document.getElementById("sign-in").hidden = Boolean(current);
-  document.getElementById("sign-out").hidden = !current;
 }
 
 document.getElementById("sign-in").addEventListener("click", signIn);

@@ -133,6 +133,27 @@ export function connectLive({ token, show, onConnected, onExpired }) {
   return client;
 }
 
+// What both pages show around their content: the notice line and who is signed in.
+export function chrome(auth, show) {
+  const notice = document.getElementById("notice");
+  const say = (text) => {
+    notice.textContent = text;
+    notice.hidden = !text;
+  };
+  const showSession = (current) => {
+    document.getElementById("who").textContent = current ? `Signed in as ${current.userId}` : "Not signed in";
+    document.getElementById("sign-in").hidden = Boolean(current);
+    document.getElementById("sign-out").hidden = !current;
+  };
+  const expired = () => {
+    auth.signOut();
+    show("expired");
+    say("Your session expired. Sign in again.");
+    showSession(null);
+  };
+  return { say, showSession, expired };
+}
+
 export function money({ amount, currency }) {
   return `${Math.floor(amount / 100)}.${String(amount % 100).padStart(2, "0")} ${currency}`;
 }
