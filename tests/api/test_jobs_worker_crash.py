@@ -83,8 +83,13 @@ async def test_a_killed_worker_loses_its_lease_and_another_finishes(
         assert done["lastWorker"] != held["leaseOwner"]
         assert lms.per_key("/lms")[key] == 2
         assert lms.overlaps == []
-        enrollment = await db.enrollments.find_one({"_id": enrollment_id})
-        assert enrollment is not None and enrollment["access"]["status"] == "PROVISIONED"
+
+        async def provisioned() -> bool:
+            enrollment = await db.enrollments.find_one({"_id": enrollment_id})
+            return enrollment is not None and enrollment["access"]["status"] == "PROVISIONED"
+
+        # The worker mirrors a finished job onto its enrollment right after the job write.
+        await eventually(provisioned, seconds=30)
 
 
 async def test_a_stopping_instance_gives_its_job_back(
