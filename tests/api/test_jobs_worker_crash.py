@@ -75,21 +75,21 @@ async def test_a_killed_worker_loses_its_lease_and_another_finishes(
         held = await job_doc(db, key)
         assert (held["status"], held["attempts"]) == ("RUNNING", 1)
 
+        async def provisioned() -> bool:
+            enrollment = await db.enrollments.find_one({"_id": enrollment_id})
+            return enrollment is not None and enrollment["access"]["status"] == "PROVISIONED"
+
         async with worker_process(settings, tmp_path / "b.log"):
             await eventually(lambda: job_has_status(db, key, "SUCCEEDED"), seconds=60)
+            # The worker mirrors the finished job onto its enrollment right after the job write:
+            # stopping it before then would leave the mirror to the sweep's grace period.
+            await eventually(provisioned, seconds=30)
 
         done = await job_doc(db, key)
         assert done["attempts"] == 2
         assert done["lastWorker"] != held["leaseOwner"]
         assert lms.per_key("/lms")[key] == 2
         assert lms.overlaps == []
-
-        async def provisioned() -> bool:
-            enrollment = await db.enrollments.find_one({"_id": enrollment_id})
-            return enrollment is not None and enrollment["access"]["status"] == "PROVISIONED"
-
-        # The worker mirrors a finished job onto its enrollment right after the job write.
-        await eventually(provisioned, seconds=30)
 
 
 async def test_a_stopping_instance_gives_its_job_back(
