@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from api.embedded import ManagedServer
 from domain.viewer import Role
-from tests.servers import GraphQLClient, RunningApp
+from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 SETUP = """
 mutation($course: CreateCourseInput!, $coupon: CreateCouponInput!) {
@@ -26,6 +30,14 @@ mutation($id: ID!) {
   approveEnrollment(enrollmentId: $id) { enrollment { version approvedBy } errors { code } }
 }
 """
+
+
+@pytest.fixture
+async def running(mongo_server: ManagedServer, redis_server: ManagedServer) -> AsyncIterator[RunningApp]:
+    """No job workers: only the requests under test write the documents these tests count
+    (a provisioning job mirroring access onto an approved enrollment bumps its version too)."""
+    async with serve(test_settings(mongo_server.url, redis_server.url, job_workers=0)) as app:
+        yield app
 
 
 async def setup(gql: GraphQLClient, running: RunningApp, max_redemptions: int = 5) -> None:
