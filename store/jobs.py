@@ -16,7 +16,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from domain.enrollment import Enrollment
 from domain.jobs import Decision, Job, JobKind, JobPage, JobStats, JobStatus, Verdict
 from store.database import Collections, Doc
-from store.pages import decode_cursor, encode_cursor
+from store.pages import encode_cursor, keyset_page
 
 __all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
 
@@ -254,15 +254,6 @@ class MongoJobQueue:
 
     async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage:
         query: Doc = {} if status is None else {"status": status.value}
-        keyset = dict(query)
-        if after is not None:
-            created_at, row_id = decode_cursor(after)
-            keyset["$or"] = [
-                {"createdAt": {"$gt": created_at}},
-                {"createdAt": created_at, "_id": {"$gt": row_id}},
-            ]
-        cursor = self._jobs.find(keyset).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
-        docs = [doc async for doc in cursor]
-        total = await self._jobs.count_documents(query)
-        rows = [job_from(d) for d in docs[:first]]
-        return JobPage(rows, len(docs) > first, total, [encode_cursor(j.created_at, j.id) for j in rows])
+        docs, more, total = await keyset_page(self._jobs, query, first, after)
+        rows = [job_from(d) for d in docs]
+        return JobPage(rows, more, total, [encode_cursor(j.created_at, j.id) for j in rows])

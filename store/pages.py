@@ -29,9 +29,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after") from None
 
 
-async def enrollment_page(
-    collection: AsyncCollection[Doc], query: dict[str, Any], first: int, after: str | None
-) -> Page:
+async def keyset_page(
+    collection: AsyncCollection[Doc],
+    query: dict[str, Any],
+    first: int,
+    after: str | None,
+    projection: dict[str, Any] | None = None,
+) -> tuple[list[Doc], bool, int]:
+    """The rows after the cursor (at most `first`), whether more follow, and the total matching."""
     keyset = dict(query)
     if after is not None:
         created_at, row_id = decode_cursor(after)
@@ -39,8 +44,15 @@ async def enrollment_page(
             {"createdAt": {"$gt": created_at}},
             {"createdAt": created_at, "_id": {"$gt": row_id}},
         ]
-    cursor = collection.find(keyset, SUMMARY).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
+    cursor = collection.find(keyset, projection).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
     docs = [doc async for doc in cursor]
     total = await collection.count_documents(query)
-    rows = [enrollment_from(d) for d in docs[:first]]
-    return Page(rows, len(docs) > first, total, [encode_cursor(e.created_at, e.id) for e in rows])
+    return docs[:first], len(docs) > first, total
+
+
+async def enrollment_page(
+    collection: AsyncCollection[Doc], query: dict[str, Any], first: int, after: str | None
+) -> Page:
+    docs, more, total = await keyset_page(collection, query, first, after, SUMMARY)
+    rows = [enrollment_from(d) for d in docs]
+    return Page(rows, more, total, [encode_cursor(e.created_at, e.id) for e in rows])
