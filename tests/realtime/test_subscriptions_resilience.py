@@ -129,16 +129,19 @@ async def test_connect_subscribe_disconnect_cycles_leave_nothing_behind(
     assert channels == []
 
 
-# About 4 KiB a frame, so kernel socket buffers (megabytes, autotuned) fill within the test.
-HEAVY_ADMIN_EVENTS = (
-    "subscription { adminEnrollmentEvents { "
-    + " ".join(
-        f"e{i}: enrollment {{ id userId courseId status paymentMethod version createdAt updatedAt "
-        "paymentReference amountDue { amount currency } amountPaid { amount currency } }"
-        for i in range(20)
-    )
-    + " } }"
-)
+# About 4 KiB a frame from one cheap field (the fake events carry a long payment reference), so the
+# kernel's socket buffers (megabytes, autotuned) fill after a few hundred events: filling them costs
+# bytes, not executions of a large selection set. The stalled socket must be read well within
+# uvicorn's keepalive (a ping after 20 s, 20 s for its pong), which rightly closes a socket that
+# reads nothing for that long: the resync this test reads would never come.
+STALLED_EVENTS = "subscription { adminEnrollmentEvents { enrollment { id version paymentReference } } }"
+BATCH = 50
+# Events published with nothing dropped, after which the stalled socket's backlog counts as unbounded.
+UNBOUNDED_AFTER = 5000
+# A batch's round trip, from publishing to the reader's last event, while the stalled socket's writes
+# wait: 0.03 to 0.5 s measured on a loaded 2-core machine, under 2 s with two busy loops beside it.
+# A reader held up behind the stalled socket would wait for good: it never drains.
+READER_BATCH_LIMIT = 5.0
 
 
 def fake_change(n: int) -> bytes:
@@ -153,7 +156,7 @@ def fake_change(n: int) -> bytes:
         amount_due=Money(1000, "ZAR"),
         amount_paid=Money(0, "ZAR"),
         coupon=None,
-        payment_reference=None,
+        payment_reference=f"{n:08d}" * 500,
         rejection_reason=None,
         approved_by=None,
         version=n,
@@ -169,31 +172,51 @@ async def test_a_client_that_never_reads_stays_bounded_and_never_delays_a_reader
     gql: GraphQLClient, running: RunningApp
 ) -> None:
     await create_course(gql, running, "c1")
-    hub = running.app.runtime.hub
+    hub, feeds = running.app.runtime.hub, running.app.runtime.feeds
     admin = running.token("admin-flood", Role.ADMIN)
-    total, batch = 5000, 50
     publisher = Redis.from_url(running.settings.redis_url or "")
+    loop = asyncio.get_running_loop()
     stalling = ws_connect(running.ws_url, receive_buffer=4096)
     async with stalling as stalled, signed_in(running.ws_url, admin) as reader, publisher:
+        # A client that reads nothing never sees the pong to its own keepalive ping, which queues
+        # behind the frames it leaves unread: it would fail itself with 1011 after 40 s.
+        assert stalled.ws.keepalive_task is not None
+        stalled.ws.keepalive_task.cancel()
         await stalled.init(admin)
-        stalled_op = await stalled.subscribe(HEAVY_ADMIN_EVENTS)
+        stalled_op = await stalled.subscribe(STALLED_EVENTS)
         reader_op = await reader.subscribe(ADMIN_EVENTS)
         await until(lambda: hub.stats().subscribers == 2)
-        for start in range(0, total, batch):
-            # Paced by the reader, in order: one pipelined round trip per batch.
+        published = 0
+
+        async def publish_batch() -> float:
+            """Seconds from publishing the next batch until the reader had all of it, in order."""
+            nonlocal published
+            started = loop.time()
             pipe = publisher.pipeline(transaction=False)
-            for n in range(start, start + batch):
+            for n in range(published, published + BATCH):
                 pipe.publish(ADMIN_CHANNEL, fake_change(n))
             await pipe.execute()
-            for n in range(start, start + batch):
+            for n in range(published, published + BATCH):
                 event = (await reader.next_data(reader_op))["adminEnrollmentEvents"]
                 assert event["enrollment"]["version"] == n
-        assert hub.stats().dropped + running.app.runtime.feeds.dropped > 0
-        # What the stalled client gets when it reads at last: a bounded backlog, then the resync.
+            published += BATCH
+            return loop.time() - started
+
+        # Until the stalled socket's buffers (kernel, transport, its queue in the server) are full.
+        while hub.stats().dropped + feeds.dropped == 0:
+            assert published < UNBOUNDED_AFTER, "the server reports nothing dropped for the stalled socket"
+            await publish_batch()
+        filled = published
+        # From here every event is dropped for the stalled socket, and the reader is timed.
+        stalled_phase = [await publish_batch() for _ in range(10)]
+        assert max(stalled_phase) < READER_BATCH_LIMIT, stalled_phase
+        # What the stalled client gets when it reads at last: what was buffered before the server
+        # began dropping for it, nothing published since, then the resync.
         received = 0
         while (message := await stalled.next_message(stalled_op))["type"] != "error":
             if message["payload"].get("errors"):
                 assert message["payload"]["errors"][0]["extensions"]["code"] == "RESYNC_REQUIRED"
                 break
+            assert message["payload"]["data"]["adminEnrollmentEvents"]["enrollment"]["version"] < filled
             received += 1
-        assert received < total // 4
+        assert 0 < received < filled
