@@ -14,7 +14,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -27,7 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
@@ -39,7 +39,7 @@ from domain.errors import AuthError
 from domain.services import Services
 from realtime.hub import Hub
 from resolvers.context import Context
-from resolvers.feeds import Feeds, Sink, current_sink
+from resolvers.feeds import Feeds, Member, Sink, current_sink
 from resolvers.loaders import Loaders
 
 CLOSE_FORBIDDEN = 4403
@@ -67,7 +67,43 @@ def websocket_origins(settings: Settings) -> list[str]:
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Lets event-stream resolvers write their frames to this socket themselves (`resolvers.feeds`)."""
+    """Lets event-stream resolvers hand their operations to shared feeds (`resolvers.feeds`).
+
+    A detached operation keeps its id here (a `complete` from the client ends it, the id cannot
+    be reused while it runs, it counts towards the per-connection limit), but no task: its
+    member writes its frames, and its own `complete` when the server ends it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.members: dict[str, Member] = {}
+
+    def attach(self, operation_id: str, member: Member) -> None:
+        self.members[operation_id] = member
+
+    def release(self, operation_id: str, member: Member) -> None:
+        if self.members.get(operation_id) is member:
+            del self.members[operation_id]
+            self.operations.pop(operation_id, None)
+
+    def forget_id(self, id: str) -> None:
+        sink = current_sink.get()
+        if sink is not None and sink.operation_id == id and sink.detached:
+            return  # the operation's task ends here, the operation does not: its member releases it
+        self.operations.pop(id, None)
+
+    async def send_message(self, message: Message) -> None:
+        if message["type"] == "complete":
+            sink = current_sink.get()
+            if sink is not None and sink.operation_id == message["id"] and sink.detached:
+                return
+        await super().send_message(message)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.members.pop(operation_id, None)
+        if member is not None:
+            member.leave()
+        await super().cleanup_operation(operation_id)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
@@ -84,6 +120,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             variables=variables if isinstance(variables, dict) else None,
             operation_name=name if isinstance(name, str) else None,
             send_text=self._send_text,
+            operations=self,
         )
         token = current_sink.set(sink)  # the operation's task, created inside, inherits it
         try:
@@ -126,11 +163,48 @@ def _well_formed(operation_id: object, payload: object) -> bool:
     )
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass
 class SocketContext(Context):
-    """A WebSocket's context: `on_ws_connect` reports here that `connection_init` was handled."""
+    """A WebSocket's context: `on_ws_connect` calls `connected` once `connection_init` is handled."""
 
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    connected: Callable[[], None] = _nothing
+
+
+class SocketTimer:
+    """Closes a socket at a deadline: the legacy protocol's init timeout, then the token's expiry.
+
+    A timer handle rather than a task per socket: idle sockets are most of a server's memory.
+    """
+
+    __slots__ = ("_closing", "_handle", "_socket")
+
+    def __init__(self, socket: WebSocket) -> None:
+        self._socket = socket
+        self._handle: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def close_after(self, seconds: float | None, code: int, reason: str) -> None:
+        """Replaces the deadline; None: no deadline."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if seconds is not None:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_later(max(0.0, seconds), self._close, code, reason)
+
+    def _close(self, code: int, reason: str) -> None:
+        self._handle = None
+        self._closing = asyncio.create_task(_close(self._socket, code, reason))
+
+    async def stop(self) -> None:
+        self.close_after(None, 0, "")
+        if self._closing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closing
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -211,7 +285,9 @@ class GraphQLView(GraphQL[Context, None]):
             except AuthError:
                 raise ConnectionRejectionError() from None
         if isinstance(context, SocketContext):
-            context.connected.set()
+            # Only the token was needed: the socket would hold the rest for its whole life.
+            context.connection_params = None
+            context.connected()
         return None
 
     async def run(  # type: ignore[override]  # one body for both overloads
@@ -224,9 +300,11 @@ class GraphQLView(GraphQL[Context, None]):
             return await super().run(request, context, root_value)
         own = await self.get_context(request, request)
         assert isinstance(own, SocketContext)
-        protocol = await self.pick_websocket_subprotocol(request)
-        # Raced against the protocol handler for the socket's whole life, cancelled when it ends.
-        watcher = asyncio.create_task(self._watch(request, own, protocol))
+        timer = SocketTimer(request)
+        if await self.pick_websocket_subprotocol(request) == GRAPHQL_WS_PROTOCOL:
+            # Strawberry times out graphql-transport-ws itself; the legacy handler never does.
+            timer.close_after(self._init_timeout, CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
+        own.connected = lambda: timer.close_after(self._token_left(own), CLOSE_FORBIDDEN, "Token expired")
         if self._sockets is not None:
             self._sockets.socket_opened()
         try:
@@ -234,25 +312,13 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             if self._sockets is not None:
                 self._sockets.socket_closed()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await timer.stop()
 
-    async def _watch(self, socket: WebSocket, context: SocketContext, protocol: str | None) -> None:
-        try:
-            async with asyncio.timeout(self._init_timeout):
-                await context.connected.wait()
-        except TimeoutError:
-            # Strawberry times out graphql-transport-ws itself; the legacy handler never does.
-            if protocol == GRAPHQL_WS_PROTOCOL:
-                await _close(socket, CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
-            return
+    def _token_left(self, context: Context) -> float | None:
         viewer = context.viewer
         if viewer is None or viewer.expires_at is None:
-            return
-        left = (viewer.expires_at - self._services().clock.now()).total_seconds()
-        await asyncio.sleep(max(0.0, left))
-        await _close(socket, CLOSE_FORBIDDEN, "Token expired")
+            return None
+        return (viewer.expires_at - self._services().clock.now()).total_seconds()
 
 
 async def _close(socket: WebSocket, code: int, reason: str) -> None:

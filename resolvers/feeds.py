@@ -14,28 +14,47 @@ the admin is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any, Protocol
 
-from graphql import ExecutionResult, GraphQLSchema, parse
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, parse
 from graphql.execution import Executor, execute_subscription_event
 
 from domain.events import EnrollmentChange
 from realtime.hub import Hub
 from realtime.subscription import Gap, GapReason
+from resolvers import eager
 from resolvers.errors import formatted, log_unexpected
 
 log = logging.getLogger(__name__)
 
 OUTBOX_SIZE = 256
+RESYNC_REQUIRED = "RESYNC_REQUIRED"
+
+
+def resync_required(reason: str) -> GraphQLError:
+    return GraphQLError(
+        f"events may have been missed ({reason}): re-read and subscribe again",
+        extensions={"code": RESYNC_REQUIRED, "reason": reason},
+    )
+
+
+def token_expired() -> GraphQLError:
+    return GraphQLError("token expired", extensions={"code": "UNAUTHENTICATED"})
+
+
+class Operations(Protocol):
+    """A socket's handler, which owns its operations' ids."""
+
+    def attach(self, operation_id: str, member: Member) -> None: ...
+    def release(self, operation_id: str, member: Member) -> None: ...
 
 
 class LiveMetrics(Protocol):
@@ -44,23 +63,38 @@ class LiveMetrics(Protocol):
     def frame_lag(self, field: str, seconds: float) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sink:
-    """A graphql-transport-ws operation that lets its resolver write `next` frames itself."""
+    """A graphql-transport-ws operation that lets its resolver write `next` frames itself.
+
+    A resolver that `detach`es a member hands the operation over to it: the resolver returns,
+    Strawberry's operation task (and all it holds) ends without completing the operation, and
+    the member writes its frames, and its `complete`, until it ends or the client stops it.
+    """
 
     operation_id: str
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
-    send_text: Callable[[str], Awaitable[bool]]  # False once the socket is gone
+    send_text: Callable[[str], Coroutine[Any, Any, bool]]  # False once the socket is gone
+    operations: Operations
+    detached: bool = False
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
-        # Frozen for sharing; the prefix is computed once, not once per frame.
-        object.__setattr__(self, "prefix", f'{{"id":{json.dumps(self.operation_id)},"type":"next","payload":')
+        # Computed once, not once per frame.
+        self.prefix = f'{{"id":{json.dumps(self.operation_id)},"type":"next","payload":'
 
     def frame(self, payload: str) -> str:
         return f"{self.prefix}{payload}}}"
+
+    def complete_frame(self) -> str:
+        return json.dumps({"id": self.operation_id, "type": "complete"})
+
+    def detach(self, member: Member) -> None:
+        self.detached = True  # Strawberry's `complete` is not sent: the member sends its own
+        if not member.ended:  # (it may have ended already, writing its `complete`)
+            self.operations.attach(self.operation_id, member)
 
 
 # Set by the WebSocket handler around each `subscribe` message; the operation's task inherits it.
@@ -81,53 +115,111 @@ class FeedKey:
         return cls(channel, audience, sink.query, sink.operation_name, variables)
 
 
-class Overflow(Exception):
-    """The member could not keep up: frames were dropped and it must resync."""
+class Member:
+    """One subscription of a feed, written to by the feed itself: no task of its own while idle.
 
+    A frame goes straight to the socket when nothing is queued for it; if the socket makes the
+    write wait (the peer reads slowly), later frames queue behind it, up to OUTBOX_SIZE. One
+    more and the member ends with RESYNC_REQUIRED, like any slow consumer.
+    """
 
-class Outbox:
-    """One member socket's bounded queue of shared payloads; pushing never waits."""
+    __slots__ = (
+        "_backlog",
+        "_expires",
+        "_feeds",
+        "_writer",
+        "ended",
+        "field",
+        "key",
+        "request_id",
+        "sink",
+    )
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: deque[tuple[str, float]] = deque()
-        self._wakeup = asyncio.Event()
-        self.overflowed = False
-        self.closed = False
+    def __init__(self, sink: Sink, field: str, expires: float, request_id: str | None) -> None:
+        self.sink = sink
+        self.field = field
+        self.request_id = request_id
+        self.ended = False
+        self.key: FeedKey | None = None
+        self._expires = expires  # the token's expiry on the loop's clock
+        self._feeds: Feeds | None = None
+        self._backlog: deque[tuple[str, float | None]] | None = None  # set while a write waits
+        self._writer: asyncio.Task[None] | None = None
 
-    def push(self, payload: str, written_at: float) -> int:
-        """Queue a payload; return how many payloads were dropped to stay bounded."""
-        if self.overflowed or self.closed:
-            return 1
-        if len(self._items) >= self._size:
-            return self.overflow() + 1
-        self._items.append((payload, written_at))
-        self._wakeup.set()
-        return 0
+    def deliver(self, payload: str, written_at: float, now: float) -> None:
+        """Writes one shared payload, or ends the member if its backlog is full."""
+        if self.ended:
+            return
+        if now >= self._expires:
+            self.end(token_expired())  # the socket's timer closes it at expiry, too
+            return
+        backlog = self._backlog
+        if backlog is not None and len(backlog) >= OUTBOX_SIZE:
+            if self._feeds is not None:
+                self._feeds.dropped += len(backlog) + 1
+            backlog.clear()
+            self.end(resync_required(str(GapReason.OVERFLOW)))
+            return
+        self._write(self.sink.frame(payload), written_at)
 
-    def overflow(self) -> int:
-        dropped = len(self._items)
-        self.overflowed = True
-        self._items.clear()
-        self._wakeup.set()
-        return dropped
+    def end(self, error: GraphQLError | None) -> None:
+        """The server ends the subscription: its error, if any, then `complete`."""
+        if self.ended:
+            return
+        self._leave_feed()
+        if error is not None:
+            body = {"data": None, "errors": [formatted(error, self.request_id)]}
+            self._write(self.sink.frame(json.dumps(body, separators=(",", ":"))), None)
+        self._write(self.sink.complete_frame(), None)
 
-    def close(self) -> None:
-        self.closed = True
-        self._wakeup.set()
+    def leave(self) -> None:
+        """The client ended it, or its socket is gone: nothing more is written."""
+        self._leave_feed()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._backlog = None
 
-    def __aiter__(self) -> Outbox:
-        return self
+    def _leave_feed(self) -> None:
+        # The handler forgets the operation before its `complete` is written, as Strawberry does,
+        # so the client may reuse the id as soon as it reads it.
+        if not self.ended:
+            self.ended = True
+            if self._feeds is not None:
+                self._feeds.leave(self)
+            self.sink.operations.release(self.sink.operation_id, self)
 
-    async def __anext__(self) -> tuple[str, float]:
-        while not self._items:
-            if self.overflowed:
-                raise Overflow
-            if self.closed:
-                raise StopAsyncIteration
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        return self._items.popleft()
+    def _write(self, text: str, written_at: float | None) -> None:
+        if self._backlog is not None:
+            self._backlog.append((text, written_at))
+            return
+        try:
+            sent = eager.start(self.sink.send_text(text))
+        except Exception:
+            log.exception("writing a frame failed")
+            sent = False
+        if isinstance(sent, eager.Pending):
+            self._backlog = deque()
+            self._writer = asyncio.create_task(self._drain(sent, written_at))
+        else:
+            self._sent(sent, written_at)
+
+    async def _drain(self, pending: eager.Pending, written_at: float | None) -> None:
+        try:
+            sent = await pending.finish()
+            self._sent(sent, written_at)
+            while sent and self._backlog:
+                text, written_at = self._backlog.popleft()
+                sent = await self.sink.send_text(text)
+                self._sent(sent, written_at)
+        finally:
+            self._backlog = None
+            self._writer = None
+
+    def _sent(self, sent: bool, written_at: float | None) -> None:
+        if not sent:
+            self.leave()  # the socket is gone; its handler forgets the operation when it closes
+        elif written_at is not None and self._feeds is not None:
+            self._feeds.lag(self.field, written_at)
 
 
 @dataclass(frozen=True)
@@ -145,8 +237,7 @@ class FeedSpec:
 class Feed:
     def __init__(self, key: FeedKey, spec: FeedSpec, hub: Hub) -> None:
         self.key = key
-        self.members: set[Outbox] = set()
-        self.dropped = 0
+        self.members: set[Member] = set()
         self._spec = spec
         self._hub = hub
         document = parse(key.query)
@@ -169,31 +260,33 @@ class Feed:
         if task.cancelled():
             return
         error = task.exception()
-        for outbox in self.members:
-            if error is None:
-                outbox.close()  # the hub stopped: the process is shutting down
-            else:
-                # Members must not wait for events that will never come: they resync.
-                outbox.overflow()
+        for member in list(self.members):
+            # The hub stopped (the process is shutting down): complete. A failed feed's members
+            # must not wait for events that will never come: they resync.
+            member.end(None if error is None else resync_required(str(GapReason.OVERFLOW)))
         if error is not None:
             log.error("realtime feed for %s failed", self.key.channel, exc_info=error)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         async with self._hub.subscribe(self.key.channel) as events:
             self.ready.set()
             async for item in events:
                 if isinstance(item, Gap):
                     if item.reason is GapReason.OVERFLOW:
-                        for outbox in self.members:
-                            self.dropped += outbox.overflow()
+                        for member in list(self.members):
+                            member.end(resync_required(str(item.reason)))
                     continue  # a reconnection is not a gap for event streams (see subscriptions.py)
                 change = self._spec.decode(item)
                 if change is None or not self._spec.concerns(change):
                     continue
                 payload = await self._render(change)
-                written_at = change.at.timestamp()
-                for outbox in self.members:
-                    self.dropped += outbox.push(payload, written_at)
+                written_at, now = change.at.timestamp(), loop.time()
+                # A copy: a member that ends while written to leaves the set.
+                for member in list(self.members):
+                    member.deliver(payload, written_at, now)
+                # Events queued in a burst would otherwise all go out before anything else runs.
+                await asyncio.sleep(0)
 
     async def _render(self, change: EnrollmentChange) -> str:
         self._spec.renew(self._spec.context)
@@ -216,33 +309,37 @@ class Feeds:
         self._hub = hub
         self.metrics = metrics
         self._feeds: dict[FeedKey, Feed] = {}
-        self._dropped_by_ended = 0
+        self.dropped = 0  # payloads dropped for members too slow to keep up, over the process's life
 
     def __len__(self) -> int:
         return len(self._feeds)
 
-    @property
-    def dropped(self) -> int:
-        """Payloads dropped for members too slow to keep up, over this process's life."""
-        return self._dropped_by_ended + sum(feed.dropped for feed in self._feeds.values())
-
-    @contextlib.asynccontextmanager
-    async def join(self, key: FeedKey, spec: Callable[[], FeedSpec]) -> AsyncIterator[Outbox]:
+    async def join(self, key: FeedKey, spec: Callable[[], FeedSpec], member: Member) -> None:
+        """Adds the member; once this returns, a change committed after it reaches the member."""
         feed = self._feeds.get(key)
         if feed is None or feed.task.done():
             feed = self._feeds[key] = Feed(key, spec(), self._hub())
-        outbox = Outbox(OUTBOX_SIZE)
-        feed.members.add(outbox)
+        member.key, member._feeds = key, self
+        feed.members.add(member)
+        if self.metrics is not None:
+            self.metrics.subscription_opened(member.field)
         try:
-            # Once this returns, the channel is subscribed: a change committed after it arrives.
             await _ready(feed)
-            yield outbox
-        finally:
-            feed.members.discard(outbox)
-            if not feed.members and self._feeds.get(key) is feed:
-                del self._feeds[key]
-                self._dropped_by_ended += feed.dropped
-                feed.task.cancel()
+        except BaseException:
+            member.leave()
+            raise
+
+    def leave(self, member: Member) -> None:
+        if self.metrics is not None:
+            self.metrics.subscription_closed(member.field)
+        assert member.key is not None
+        feed = self._feeds.get(member.key)
+        if feed is None:
+            return
+        feed.members.discard(member)
+        if not feed.members:
+            del self._feeds[member.key]
+            feed.task.cancel()
 
     def lag(self, field: str, written_at: float) -> None:
         if self.metrics is not None:

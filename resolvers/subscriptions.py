@@ -45,15 +45,22 @@ from realtime.envelope import Envelope
 from realtime.hub import Hub
 from realtime.subscription import Gap, GapReason
 from resolvers.context import Context, Info
-from resolvers.feeds import FeedKey, Feeds, FeedSpec, Overflow, Sink, current_sink
+from resolvers.feeds import (
+    FeedKey,
+    Feeds,
+    FeedSpec,
+    Member,
+    Sink,
+    current_sink,
+    resync_required,
+    token_expired,
+)
 from resolvers.loaders import Loaders
 from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
 from resolvers.queries import load_card
 from resolvers.types import CourseCard, Enrollment
 
 log = logging.getLogger(__name__)
-
-RESYNC_REQUIRED = "RESYNC_REQUIRED"
 
 
 @strawberry.type
@@ -104,7 +111,7 @@ def _require_fresh_token(info: Info) -> None:
     viewer = info.context.viewer
     if viewer is not None and viewer.expires_at is not None:
         if viewer.expires_at <= info.context.services.clock.now():
-            raise GraphQLError("token expired", extensions={"code": "UNAUTHENTICATED"})
+            raise token_expired()
 
 
 def _token_deadline(info: Info) -> float:
@@ -174,13 +181,6 @@ class CardStream:
         return self._enrollment_id in (None, enrollment.id) or enrollment.active
 
 
-def _resync_required(reason: str) -> GraphQLError:
-    return GraphQLError(
-        f"events may have been missed ({reason}): re-read and subscribe again",
-        extensions={"code": RESYNC_REQUIRED, "reason": reason},
-    )
-
-
 @contextlib.asynccontextmanager
 async def _live(info: Info, field: str) -> AsyncIterator[Feeds | None]:
     """Counts the subscription as active while it runs."""
@@ -218,14 +218,14 @@ def _renew_loaders(context: Context) -> None:
     context.loaders = Loaders(context.services)
 
 
-async def _shared_stream(
+async def _detach(
     info: Info,
     sink: Sink,
     feeds: Feeds,
     key: FeedKey,
     concerns_viewer: Callable[[DomainEnrollment], bool],
 ) -> None:
-    """Writes the feed's shared payloads straight to this socket until it is cancelled or gone."""
+    """Hands the operation to a feed member, which writes the shared payloads to this socket."""
 
     def spec() -> FeedSpec:
         return FeedSpec(
@@ -237,36 +237,31 @@ async def _shared_stream(
             decode=decode,
         )
 
-    field = info.field_name
-    expires = _token_deadline(info)
-    loop = asyncio.get_running_loop()
-    async with feeds.join(key, spec) as outbox:
-        try:
-            async for payload, written_at in outbox:
-                if loop.time() >= expires:
-                    _require_fresh_token(info)  # the watcher closes the socket at expiry, too
-                if not await sink.send_text(sink.frame(payload)):
-                    # The socket is gone; its handler is about to cancel every operation on it.
-                    await asyncio.get_running_loop().create_future()
-                feeds.lag(field, written_at)
-        except Overflow:
-            raise _resync_required(str(GapReason.OVERFLOW)) from None
+    member = Member(sink, info.field_name, _token_deadline(info), info.context.request_id)
+    await feeds.join(key, spec, member)
+    sink.detach(member)
+
+
+async def _shared(
+    info: Info, channel: str, audience: str, concerns_viewer: Callable[[DomainEnrollment], bool]
+) -> bool:
+    """Over graphql-transport-ws: hands the operation to a shared feed (the resolver then returns)."""
+    sink, feeds = current_sink.get(), info.context.feeds
+    if sink is None or feeds is None:
+        return False
+    await _detach(info, sink, feeds, FeedKey.of(channel, audience, sink), concerns_viewer)
+    return True
 
 
 async def _event_stream(
     info: Info, channel: str, audience: str, concerns_viewer: Callable[[DomainEnrollment], bool]
 ) -> AsyncGenerator[EnrollmentEvent, None]:
-    sink, feeds = current_sink.get(), info.context.feeds
-    if sink is not None and feeds is not None:
-        # Frames go straight to the socket; this generator then ends without yielding.
-        await _shared_stream(info, sink, feeds, FeedKey.of(channel, audience, sink), concerns_viewer)
-        return
     async with _hub(info).subscribe(channel) as events:
         async for item in events:
             if isinstance(item, Gap):
                 if item.reason is GapReason.RECONNECTED:
                     continue
-                raise _resync_required(str(item.reason))
+                raise resync_required(str(item.reason))
             change = decode(item)
             if change is None or not concerns_viewer(change.enrollment):
                 continue
@@ -306,6 +301,8 @@ class Subscription:
     @strawberry.subscription(permission_classes=[SignedIn], description="Every change to my enrollments.")
     async def my_enrollment_updates(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
         user_id = require_viewer(info).user_id
+        if await _shared(info, user_channel(user_id), user_id, lambda e: e.user_id == user_id):
+            return
         stream = _event_stream(info, user_channel(user_id), user_id, lambda e: e.user_id == user_id)
         async with _live(info, "myEnrollmentUpdates"), contextlib.aclosing(stream):
             async for event in stream:
@@ -316,6 +313,8 @@ class Subscription:
     )
     async def admin_enrollment_events(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
         viewer = require_admin(info)
+        if await _shared(info, ADMIN_CHANNEL, str(viewer.role), lambda e: True):
+            return
         stream = _event_stream(info, ADMIN_CHANNEL, str(viewer.role), lambda e: True)
         async with _live(info, "adminEnrollmentEvents"), contextlib.aclosing(stream):
             async for event in stream:

@@ -154,3 +154,43 @@ async def until_metric(gql: GraphQLClient, name: str, labels: dict[str, str], va
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{name}{labels} is {seen}, expected {value}")
+
+
+async def test_a_detached_operation_keeps_its_id_until_the_client_completes_it(
+    gql: GraphQLClient, running: RunningApp
+) -> None:
+    """Its task is gone once it is handed to a feed; the protocol must not notice."""
+    await create_course(gql, running, "shared-4")
+    feeds = running.app.runtime.feeds
+    admin = running.token("admin-ids", Role.ADMIN)
+    async with signed_in(running.ws_url, admin) as console, signed_in(running.ws_url, admin) as other:
+        await console.send({"id": "feed", "type": "subscribe", "payload": {"query": ADMIN_EVENTS}})
+        watcher = await other.subscribe(ADMIN_EVENTS)
+        await until(lambda: len(feeds) == 1 and sum(len(f.members) for f in feeds._feeds.values()) == 2)
+        assert await metric(gql, "enrollwire_subscriptions_active", {"field": "adminEnrollmentEvents"}) == 2
+
+        first = await enroll_eft(gql, running.token("stu-ids-1"), "shared-4")
+        assert (await console.next_data("feed"))["adminEnrollmentEvents"]["enrollment"]["id"] == first["id"]
+        assert (await other.next_data(watcher))["adminEnrollmentEvents"]["enrollment"]["id"] == first["id"]
+
+        # The client completes it: nothing more arrives for it, and the feed keeps the other member.
+        await console.unsubscribe("feed")
+        await until(lambda: sum(len(f.members) for f in feeds._feeds.values()) == 1)
+        second = await enroll_eft(gql, running.token("stu-ids-2"), "shared-4")
+        assert (await other.next_data(watcher))["adminEnrollmentEvents"]["enrollment"]["id"] == second["id"]
+        await assert_silent(console, "feed")
+        assert await metric(gql, "enrollwire_subscriptions_active", {"field": "adminEnrollmentEvents"}) == 1
+
+        # Its id is free again, and a new subscription under it is a new member.
+        await console.send({"id": "feed", "type": "subscribe", "payload": {"query": ADMIN_EVENTS}})
+        await until(lambda: sum(len(f.members) for f in feeds._feeds.values()) == 2)
+        third = await enroll_eft(gql, running.token("stu-ids-3"), "shared-4")
+        assert (await console.next_data("feed"))["adminEnrollmentEvents"]["enrollment"]["id"] == third["id"]
+        assert (await other.next_data(watcher))["adminEnrollmentEvents"]["enrollment"]["id"] == third["id"]
+        await assert_silent(console, "feed")  # exactly one frame: the first member is really gone
+
+        # While it runs, its id is taken: the protocol's 4409.
+        await console.send({"id": "feed", "type": "subscribe", "payload": {"query": ADMIN_EVENTS}})
+        assert await console.close_code() == 4409
+    await until(lambda: len(feeds) == 0 and running.app.runtime.hub.stats().subscribers == 0)
+    assert await metric(gql, "enrollwire_subscriptions_active", {"field": "adminEnrollmentEvents"}) == 0
