@@ -131,7 +131,7 @@ async def admin_fanout(
         # A hang guard, generous for the per-socket comparison row (~0.3 ms of CPU per frame).
         async with asyncio.timeout(60 + expected * 0.002):
             for s in subs:
-                while len(s.arrivals) < events:
+                while s.received < events:  # a count: `arrivals` decodes, after the window
                     s.arrived.clear()
                     await s.arrived.wait()
     latencies: list[float] = []
@@ -317,8 +317,8 @@ async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
 
 async def hub_health(client: httpx.AsyncClient) -> dict[str, Any]:
     """Did the run disturb the hub? (A saturated loop must not look like a dead Redis.)"""
-    text = (await client.get("/metrics")).text
     await asyncio.sleep(1)  # sockets closed by the last scenario finish closing
+    text = (await client.get("/metrics")).text
     wanted = {
         "enrollwire_realtime_reconnects": "reconnects",
         "enrollwire_realtime_dropped": "dropped",
