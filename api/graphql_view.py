@@ -27,7 +27,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
@@ -89,7 +93,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def forget_id(self, id: str) -> None:
         sink = current_sink.get()
         if sink is not None and sink.operation_id == id and sink.detached:
-            return  # the operation's task ends here, the operation does not: its member releases it
+            # The operation's task ends here, the operation does not: its member releases it.
+            # Nor does it need its task or its text any more (the feed keeps the document).
+            operation = self.operations.get(id)
+            if operation is not None:
+                operation.task, operation.query, operation.variables = None, "", None
+            return
         self.operations.pop(id, None)
 
     async def send_message(self, message: Message) -> None:
@@ -101,9 +110,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def cleanup_operation(self, operation_id: str) -> None:
         member = self.members.pop(operation_id, None)
-        if member is not None:
-            member.leave()
-        await super().cleanup_operation(operation_id)
+        if member is None:
+            await super().cleanup_operation(operation_id)
+            return
+        member.leave()
+        operation = self.operations.pop(operation_id, None)
+        if operation is not None and operation.task is not None:  # still handing over
+            operation.task.cancel()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.connection_init_timeout_task = None  # cancelled: the socket need not keep it
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")

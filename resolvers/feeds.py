@@ -93,6 +93,7 @@ class Sink:
 
     def detach(self, member: Member) -> None:
         self.detached = True  # Strawberry's `complete` is not sent: the member sends its own
+        self.query, self.variables = "", None  # the feed keeps the document
         if not member.ended:  # (it may have ended already, writing its `complete`)
             self.operations.attach(self.operation_id, member)
 
