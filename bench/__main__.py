@@ -46,7 +46,7 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=s.base_url, timeout=60, limits=limits) as client:
         if "memory" in run:
             # First: a process does not return freed memory, so later scenarios would hide growth.
-            results.append(await scenarios.idle_memory(s, int(os.environ.get("BENCH_IDLE", "5000"))))
+            results.append(await scenarios.idle_memory(s, client, int(os.environ.get("BENCH_IDLE", "5000"))))
         if "fanout" in run:
             events = int(os.environ.get("BENCH_EVENTS", "30"))
             results += [await scenarios.admin_fanout(s, client, n, events) for n in sizes()]

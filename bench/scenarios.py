@@ -295,7 +295,16 @@ async def enroll_load(
     }
 
 
-async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
+async def active_subscriptions(client: httpx.AsyncClient, field: str) -> float:
+    text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "enrollwire_subscriptions_active" and sample.labels.get("field") == field:
+                return sample.value
+    return 0.0
+
+
+async def idle_memory(stack: Stack, client: httpx.AsyncClient, subscriptions: int) -> dict[str, Any]:
     """RSS per idle subscription, split into the connection (acknowledged) and the subscription on it."""
     admin = stack.token("bench-admin", Role.ADMIN)
     before = rss_kib(stack.server.pid)
@@ -303,7 +312,16 @@ async def idle_memory(stack: Stack, subscriptions: int) -> dict[str, Any]:
     await asyncio.sleep(2)
     connected = rss_kib(stack.server.pid)
     for start in range(0, subscriptions, 100):
-        await asyncio.gather(*(s.subscribe(ADMIN_EVENTS) for s in subs[start : start + 100]))
+        batch = subs[start : start + 100]
+        await asyncio.gather(*(s.subscribe(ADMIN_EVENTS) for s in batch))
+        # Each batch set up before the next, as clients arriving over time would be: thousands of
+        # subscribes in flight at once would measure their transient peak, which RSS never gives back.
+        for _ in range(1200):  # 60 s
+            if await active_subscriptions(client, "adminEnrollmentEvents") >= start + len(batch):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise TimeoutError("subscriptions were not set up within 60 s")
     await asyncio.sleep(2)
     after = rss_kib(stack.server.pid)
     await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
