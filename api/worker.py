@@ -10,6 +10,8 @@ same oldest job.
 
 On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
 so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
+A claim or an outcome already sent to the database is waited for first: cut short, the
+write may still land, and a claim nobody hears of holds its job RUNNING for a whole lease.
 A worker that dies without stopping keeps its lease until it expires.
 """
 
@@ -23,6 +25,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx2 as httpx
 
@@ -46,7 +49,11 @@ log = logging.getLogger(__name__)
 
 # Never spin on a due time that another worker just took.
 MIN_IDLE_SLEEP = 0.05
+# How long a stopping worker waits for each database write: one it had already sent (a claim,
+# an outcome), then the release. Past that its job waits for the lease to expire.
 RELEASE_TIMEOUT = 2.0
+
+T = TypeVar("T")
 
 
 def job_targets(settings: Settings) -> dict[JobKind, str] | None:
@@ -167,9 +174,7 @@ class WorkerPool:
                 # One claim at a time per pool: concurrent claims race for the same oldest job, and
                 # each loser's write conflicts and runs its query again.
                 async with self._claiming:
-                    job = await self._queue.claim_job(
-                        worker_id, self._config.lease_seconds, self._services.clock.now()
-                    )
+                    job = await self._claim(worker_id)
             except Exception:
                 log.exception("claiming a job failed")
                 await _wait(wakeup, self._config.poll_seconds)
@@ -193,15 +198,36 @@ class WorkerPool:
             if not self._idle_workers:
                 self._someone_idle.clear()
 
+    async def _claim(self, worker_id: str) -> Job | None:
+        claim = self._queue.claim_job(worker_id, self._config.lease_seconds, self._services.clock.now())
+        claiming = asyncio.ensure_future(claim)
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopped mid-claim: the database may have handed this worker a job already. Unheard
+            # of, it would stay RUNNING until its lease ran out; given back, another instance
+            # takes it at once.
+            job = await _settled(claiming, "claiming a job")
+            if job is not None:
+                await self._give_back(job)
+            raise
+
     async def _run(self, job: Job) -> None:
         try:
             attempt = await deliver(self._client, self._config.targets[job.kind], job, self._services)
         except asyncio.CancelledError:
-            released = await self._release(job)
-            self._count(job.kind, "released" if released else "interrupted")
+            await self._give_back(job)
             raise
         decision = self._config.policy.decide(job, attempt, self._uniform)
-        done = await self._queue.finish(job, decision, self._services.clock.now())
+        finishing = asyncio.ensure_future(self._queue.finish(job, decision, self._services.clock.now()))
+        try:
+            done = await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            # Stopped while recording the outcome: see it recorded, or the job stays RUNNING
+            # until its lease runs out and the call is sent again.
+            if await _settled(finishing, f"recording the outcome of job {job.id}") is not None:
+                self._count(job.kind, decision.verdict.value.lower())
+            raise
         if done is None:
             self._count(job.kind, "lease_lost")
             log.warning("lost the lease on job %s before finishing it", job.id, extra=_ids(job))
@@ -213,6 +239,10 @@ class WorkerPool:
             log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
         await mirror_access(self._services, done)
 
+    async def _give_back(self, job: Job) -> None:
+        released = await self._release(job)
+        self._count(job.kind, "released" if released else "interrupted")
+
     async def _release(self, job: Job) -> bool:
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
@@ -220,6 +250,16 @@ class WorkerPool:
         except Exception:
             log.warning("could not release job %s; its lease will expire", job.id, extra=_ids(job))
             return False
+
+
+async def _settled(write: asyncio.Future[T], what: str) -> T | None:
+    """The result of a write a stopping worker had already sent; None if it failed or took too long."""
+    try:
+        async with asyncio.timeout(RELEASE_TIMEOUT):
+            return await write
+    except Exception:
+        log.warning("could not finish %s before stopping; a job it holds waits for its lease", what)
+        return None
 
 
 def _ids(job: Job) -> dict[str, str]:

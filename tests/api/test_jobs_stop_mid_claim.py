@@ -1,0 +1,177 @@
+"""A pool stopped while its claim is on the wire gives the claimed job back at once.
+
+The pool talks to the real store through a TCP proxy that can hold the store's replies: the
+claim reaches the store and is applied, but its answer waits. Stopping the pool then is the
+moment a graceful restart can hit on a busy machine; a claim lost there would keep its job
+RUNNING, invisible to every other instance, for a whole lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx2 as httpx
+
+from api.app import build_services
+from api.embedded import HOST, ManagedServer
+from api.settings import Settings
+from api.worker import RELEASE_TIMEOUT, PoolConfig, WorkerPool, job_targets, retry_policy
+from realtime.hub import Hub
+from store.database import Collections, connect
+from store.jobs import MongoJobQueue
+from tests.api.job_flows import (
+    approve,
+    awaiting_approval,
+    create_course,
+    database,
+    eventually,
+    instance,
+    job_doc,
+    job_settings,
+)
+from tests.api.stand_in_lms import StandInLms
+
+LEASE_SECONDS = 120  # far beyond the test: a job back in PENDING was released, not expired
+
+
+class HeldReplies:
+    """Forwards TCP both ways; between `hold()` and `let_go()` the upstream's bytes wait."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream_port = upstream_port
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://{HOST}:{self.port}/?directConnection=true"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, HOST, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def let_go(self) -> None:
+        self._flowing.set()
+
+    async def close(self) -> None:
+        self.let_go()
+        if self._server is not None:
+            self._server.close()
+        # Closed, not cancelled: each pump then sees its end of the stream and stops.
+        for writer in self._writers:
+            writer.close()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(HOST, self._upstream_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.add(upstream_writer)
+        await asyncio.gather(
+            self._pump(reader, upstream_writer, held=False),
+            self._pump(upstream_reader, writer, held=True),
+        )
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, held: bool) -> None:
+        try:
+            while data := await source.read(65536):
+                if held:
+                    await self._flowing.wait()
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+
+@contextlib.asynccontextmanager
+async def pool_through(proxy: HeldReplies, settings: Settings) -> AsyncIterator[WorkerPool]:
+    """One worker whose every database call goes through the proxy; started by the test."""
+    mongo = connect(proxy.url)
+    targets = job_targets(settings)
+    assert targets is not None
+    try:
+        collections = Collections.of(mongo, settings.mongodb_db)
+        # The connection the worker will claim on, opened while replies still flow.
+        await collections.jobs.find_one({})
+        assert settings.redis_url is not None
+        services = build_services(settings, collections, Hub(settings.redis_url))
+        config = PoolConfig(
+            workers=1,
+            lease_seconds=LEASE_SECONDS,
+            poll_seconds=settings.job_poll_seconds,
+            policy=retry_policy(settings),
+            targets=targets,
+        )
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
+            assert isinstance(services.jobs, MongoJobQueue)
+            pool = WorkerPool(services, services.jobs, client, config)
+            try:
+                yield pool
+            finally:
+                await pool.stop()
+    finally:
+        await mongo.close()
+
+
+async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    lms = StandInLms()
+    # No workers in the app: it only approves, and so writes the jobs the pool below claims.
+    settings = job_settings(mongo_server.url, redis_server.url, lms, job_workers=0)
+    proxy = HeldReplies(mongo_server.port)
+    await proxy.start()
+    try:
+        async with lms.serving(), instance(settings) as app, database(settings) as db:
+            await create_course(app)
+            enrollment_id = await awaiting_approval(app, "stu-c")
+            await approve(app, enrollment_id)
+            # A worker that died left this job RUNNING with a lease now over: a claim takes those
+            # first, so the claim's first write is the one whose answer is held.
+            key = f"{enrollment_id}:provision_access"
+            orphan = {"status": "RUNNING", "leaseOwner": "gone:0", "leaseExpiresAt": datetime.now(UTC)}
+            await db.jobs.update_one({"_id": key}, {"$set": orphan, "$inc": {"attempts": 1}})
+
+            async with pool_through(proxy, settings) as pool:
+                proxy.hold()
+                pool.start()
+
+                async def claimed() -> bool:
+                    return (await job_doc(db, key))["leaseOwner"] not in ("gone:0", None)
+
+                await eventually(claimed, seconds=30)  # applied by the store; its answer is held
+                stopping = asyncio.ensure_future(pool.stop())
+                # Long enough for a stop that does not wait to be over; short of the time a
+                # stopping worker gives a write it has sent, which the answer still needs.
+                done, _ = await asyncio.wait({stopping}, timeout=RELEASE_TIMEOUT / 4)
+                assert not done, "stop must wait for the answer to the claim it has on the wire"
+                proxy.let_go()
+                async with asyncio.timeout(30):
+                    await stopping
+
+            # Given back at once, the dead worker's attempt still counted; the other job untouched.
+            released = await job_doc(db, key)
+            assert (released["status"], released["attempts"], released["leaseOwner"]) == ("PENDING", 1, None)
+            notify = await job_doc(db, f"{enrollment_id}:notify_student")
+            assert (notify["status"], notify["attempts"]) == ("PENDING", 0)
+            assert lms.calls == []
+    finally:
+        await proxy.close()
