@@ -20,7 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
-from api.limits import BodyLimit, RefuseUndecodable
+from api.limits import BodyLimit
 from api.logs import RequestId
 from api.metrics import Metrics
 from api.pages import page_routes
@@ -32,7 +32,7 @@ from api.worker import start_jobs
 from domain.changes import lapse_due_holds, resume_pending
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
-from realtime.hub import Hub, HubStats
+from realtime.hub import Hub
 from realtime.publisher import RealtimePublisher
 from resolvers.feeds import Feeds
 from resolvers.schema import Limits, build_schema
@@ -164,7 +164,7 @@ def create_app(settings: Settings) -> App:
         routes=[
             Route(
                 "/graphql",
-                BodyLimit(RefuseUndecodable(view), settings.max_body_bytes),
+                BodyLimit(view, settings.max_body_bytes),
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", view),
@@ -195,10 +195,6 @@ async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
     except Exception as error:
         return type(error).__name__
     return "ok"
-
-
-def _with_feed_drops(stats: HubStats, feeds: Feeds) -> HubStats:
-    return dataclasses.replace(stats, dropped=stats.dropped + feeds.dropped)
 
 
 def _hub_state(hub: Hub) -> str:

@@ -1,5 +1,5 @@
-"""Bounded HTTP requests: bodies refused with 413 before anything parses them, JSON nested too
-deeply or not UTF-8 refused with 400; and the WebSocket limits every uvicorn serving the app uses."""
+"""Bounded HTTP requests: bodies refused with 413 before anything parses them; and the WebSocket
+limits every uvicorn serving the app uses."""
 
 from __future__ import annotations
 
@@ -54,16 +54,11 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-def is_json(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return b"application/json" in value.lower()
-    return False
-
-
 class BodyLimit:
-    """Buffers at most `limit` bytes of an HTTP body for the wrapped app, else answers 413; a JSON
-    body must also be an object (or a batch list) to be passed on."""
+    """Buffers at most `limit` bytes of an HTTP body for the wrapped app, else answers 413.
+
+    What the JSON decoder chokes on (too deep, not UTF-8, not an object) is a 400 from
+    `GraphQLView.decode_json`, for HTTP and WebSocket alike."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -81,10 +76,6 @@ class BodyLimit:
         except BodyTooLarge:
             await too_large(send)
             return
-        if is_json(scope) and body.lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
-            # Strawberry reads a JSON null, number or string body as an object and fails with a 500.
-            await refuse(send, 400, "BAD_REQUEST", "request body must be a JSON object")
-            return
         delivered = False
 
         async def replay() -> Message:
@@ -95,38 +86,6 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-
-class RefuseUndecodable:
-    """Answers 400 for a body or `variables` that the JSON decoder fails on with something other
-    than the JSONDecodeError Strawberry expects (and answers 400 for) itself.
-
-    `json.loads` recurses once per level, so a few thousand brackets raise RecursionError, and bytes
-    that are not UTF-8 (or UTF-16/32 by their first bytes) raise UnicodeDecodeError: both escaped
-    as 500s, for what is the client's mistake.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking)
-        except (RecursionError, UnicodeDecodeError) as error:
-            if started:
-                raise
-            problem = "nested too deeply" if isinstance(error, RecursionError) else "not UTF-8"
-            await refuse(send, 400, "BAD_REQUEST", f"request JSON is {problem}")
 
 
 async def too_large(send: Send) -> None:
