@@ -33,78 +33,15 @@ from tests.api.job_flows import (
     job_settings,
 )
 from tests.api.stand_in_lms import StandInLms
+from tests.proxy import HoldingProxy
 
 LEASE_SECONDS = 120  # far beyond the test: a job back in PENDING was released, not expired
 
 
-class HeldReplies:
-    """Forwards TCP both ways; between `hold()` and `let_go()` the upstream's bytes wait."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self._upstream_port = upstream_port
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"mongodb://{HOST}:{self.port}/?directConnection=true"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, HOST, 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-
-    def hold(self) -> None:
-        self._flowing.clear()
-
-    def let_go(self) -> None:
-        self._flowing.set()
-
-    async def close(self) -> None:
-        self.let_go()
-        if self._server is not None:
-            self._server.close()
-        # Closed, not cancelled: each pump then sees its end of the stream and stops.
-        for writer in self._writers:
-            writer.close()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        self._writers.add(writer)
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(HOST, self._upstream_port)
-        except OSError:
-            writer.close()
-            return
-        self._writers.add(upstream_writer)
-        await asyncio.gather(
-            self._pump(reader, upstream_writer, held=False),
-            self._pump(upstream_reader, writer, held=True),
-        )
-
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, held: bool) -> None:
-        try:
-            while data := await source.read(65536):
-                if held:
-                    await self._flowing.wait()
-                sink.write(data)
-                await sink.drain()
-        except OSError:
-            pass
-        finally:
-            sink.close()
-
-
 @contextlib.asynccontextmanager
-async def pool_through(proxy: HeldReplies, settings: Settings) -> AsyncIterator[WorkerPool]:
+async def pool_through(proxy: HoldingProxy, settings: Settings) -> AsyncIterator[WorkerPool]:
     """One worker whose every database call goes through the proxy; started by the test."""
-    mongo = connect(proxy.url)
+    mongo = connect(f"mongodb://{HOST}:{proxy.port}/?directConnection=true")
     targets = job_targets(settings)
     assert targets is not None
     try:
@@ -137,7 +74,7 @@ async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
     lms = StandInLms()
     # No workers in the app: it only approves, and so writes the jobs the pool below claims.
     settings = job_settings(mongo_server.url, redis_server.url, lms, job_workers=0)
-    proxy = HeldReplies(mongo_server.port)
+    proxy = HoldingProxy(mongo_server.port, replies_only=True)
     await proxy.start()
     try:
         async with lms.serving(), instance(settings) as app, database(settings) as db:

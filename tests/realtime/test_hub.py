@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from api.embedded import ManagedServer, free_port, start_redis
+from api.embedded import HOST, ManagedServer, free_port, start_redis
 from realtime.subscription import Gap, GapReason, Subscription
-from tests.realtime.conftest import BlackHoleProxy, HubFactory
+from tests.proxy import HoldingProxy
+from tests.realtime.conftest import HubFactory
 
 log = logging.getLogger(__name__)
 
@@ -209,21 +210,26 @@ async def test_publish_while_redis_is_down_returns_false(hubs: HubFactory, chann
 
 
 async def test_black_holed_connection_is_detected_and_resynced(
-    black_hole: BlackHoleProxy, hubs: HubFactory, redis_server: ManagedServer, channel_prefix: str
+    black_hole: HoldingProxy, hubs: HubFactory, redis_server: ManagedServer, channel_prefix: str
 ) -> None:
-    hub = await hubs(black_hole.url, heartbeat_interval=0.5, heartbeat_timeout=2.0, reconnect_cap=1.0)
+    hub = await hubs(
+        f"redis://{HOST}:{black_hole.port}/0",
+        heartbeat_interval=0.5,
+        heartbeat_timeout=2.0,
+        reconnect_cap=1.0,
+    )
     direct = await hubs(redis_server.url)
     channel = channel_prefix + "course"
     async with hub.subscribe(channel) as events:
         await until(lambda: hub.healthy)
 
-        black_hole.block()
+        black_hole.hold()
         blocked_at = time.monotonic()
         assert await direct.publish(channel, b"lost in the black hole")
         await until(lambda: not hub.healthy, within=10)
         detected_at = time.monotonic()
 
-        black_hole.unblock()
+        black_hole.let_go()
         unblocked_at = time.monotonic()
         assert await next_item(events, within=30) == RECONNECTED
         resynced_at = time.monotonic()
