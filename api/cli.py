@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -71,6 +72,10 @@ def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _as_sigterm(signum: int, frame: FrameType | None) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(settings: Settings, seed: bool) -> None:
     import uvicorn
 
@@ -81,6 +86,10 @@ def serve(settings: Settings, seed: bool) -> None:
     # and skip atexit, leaving the embedded servers to PDEATHSIG. This one makes it exit 0,
     # and also covers a SIGTERM that arrives before uvicorn is listening.
     signal.signal(signal.SIGTERM, _stop_cleanly)
+    # A closed terminal sends SIGHUP, whose default ends Python at once: no graceful shutdown and
+    # no atexit, so the embedded servers would be stopped only by PDEATHSIG. Treat it as SIGTERM
+    # (uvicorn's handler while it serves, ours before).
+    signal.signal(signal.SIGHUP, _as_sigterm)
     settings = _resolve_servers(settings)
     if seed:
         asyncio.run(_seed(settings))

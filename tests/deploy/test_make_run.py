@@ -108,6 +108,10 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def command_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+
+
 async def gone(pids: list[int]) -> list[int]:
     """The pids still alive once every one of them has had the time to exit."""
     with contextlib.suppress(TimeoutError):
@@ -176,21 +180,40 @@ async def test_seeds_once_keeps_data_and_ctrl_c_leaves_no_process(tmp_path: Path
         assert code in (0, -signal.SIGINT), code
         assert await gone(servers) == []
 
+    async with make_run(env, tmp_path / "third.log") as third:
+        servers = descendants(third.process.pid)
+        assert len(servers) == 2, servers
+        # A closed terminal: SIGHUP, which would end Python without stopping the servers.
+        third.process.send_signal(signal.SIGHUP)
+        assert await exits(third.process) == 0
+        assert await gone(servers) == []
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, open: in 1 of 5 fresh-clone CI runs one embedded server outlived its SIGKILLed "
-    "parent for 60 s (PDEATHSIG race not yet understood); it passes otherwise",
-)
-async def test_a_killed_parent_takes_its_servers_along(tmp_path: Path) -> None:
+
+async def test_a_killed_parent_takes_its_servers_along_and_the_data_survives(tmp_path: Path) -> None:
     env = env_for(free_port(), tmp_path / "data")
     async with make_run(env, tmp_path / "serve.log") as serving:
         servers = descendants(serving.process.pid)
         assert len(servers) == 2, servers
+        student = serving.printed_value("student token")
+        enrolled = (await gql(serving, ENROLL, student))["enroll"]
+        assert enrolled["errors"] == []
+        names = {pid: command_of(pid) for pid in servers}
         # Only the parent: nothing runs in it to stop the servers, so they must notice alone.
         serving.process.send_signal(signal.SIGKILL)
         assert await exits(serving.process) == -signal.SIGKILL
-        assert await gone(servers) == []
+        if left := await gone(servers):
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            # Seen once in 5 fresh-clone runs (session 2), not understood: say which one it was.
+            pytest.xfail(f"known, open: {[names[pid] for pid in left]} outlived its SIGKILLed parent")
+
+    # Killed, not stopped, the store recovers its data on the next start.
+    async with make_run(env, tmp_path / "again.log") as again:
+        assert await demo_counts(again.mongodb_url) == (2, 1)
+        mine = await gql(again, "{ myEnrollments { id } }", again.printed_value("student token"))
+        assert mine["myEnrollments"] == [{"id": enrolled["enrollment"]["id"]}]
+        os.killpg(again.process.pid, signal.SIGINT)
+        assert await exits(again.process) in (0, -signal.SIGINT)
 
 
 async def test_configured_urls_start_nothing(
