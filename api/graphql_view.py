@@ -39,6 +39,7 @@ from strawberry.types.unset import UNSET
 from api.auth import verify_token, viewer_from_header
 from api.logs import request_id
 from api.settings import Settings
+from api.websocket_protocol import FAST_SEND, FastSend
 from domain.errors import AuthError
 from domain.services import Services
 from realtime.hub import Hub
@@ -149,6 +150,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _send_text(self, text: str) -> bool:
         socket = self.websocket
         assert isinstance(socket, ASGIWebSocketAdapter)
+        fast: FastSend | None = socket.ws.scope.get("extensions", {}).get(FAST_SEND)
+        if fast is not None and (sent := fast(text)) is not None:
+            return sent
         try:
             await socket.ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
