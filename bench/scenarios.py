@@ -146,7 +146,7 @@ async def admin_fanout(
     lag = lag_quantiles(lag_before, await lag_buckets(client, "adminEnrollmentEvents"))
     for r in readers:
         r.cancel()
-    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    await close_all(client, subs)
     return {
         "scenario": f"admin fan-out x{subscribers_n}"
         + ("" if protocol == TRANSPORT_WS else f" ({protocol})"),
@@ -198,7 +198,7 @@ async def card_tabs(stack: Stack, client: httpx.AsyncClient, students: int = 200
     lag = lag_quantiles(lag_before, await lag_buckets(client, "courseCard"))
     for r in readers:
         r.cancel()
-    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    await close_all(client, subs)
     return {
         "scenario": f"course-card tabs {students}x2",
         "p50_ms": pct(latencies, 0.5) * 1000,
@@ -295,13 +295,28 @@ async def enroll_load(
     }
 
 
-async def active_subscriptions(client: httpx.AsyncClient, field: str) -> float:
+async def gauge(client: httpx.AsyncClient, name: str, labels: dict[str, str] | None = None) -> float:
     text = (await client.get("/metrics")).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "enrollwire_subscriptions_active" and sample.labels.get("field") == field:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items()):
                 return sample.value
     return 0.0
+
+
+async def active_subscriptions(client: httpx.AsyncClient, field: str) -> float:
+    return await gauge(client, "enrollwire_subscriptions_active", {"field": field})
+
+
+async def close_all(client: httpx.AsyncClient, subs: list[Subscriber]) -> None:
+    """Closes the sockets and waits until the server has, too: its teardown of thousands of
+    sockets takes seconds of CPU, which the next scenario would otherwise be charged for."""
+    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    for _ in range(1200):  # 60 s
+        if await gauge(client, "enrollwire_websockets_open") == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the server still had sockets open 60 s after the clients closed them")
 
 
 async def idle_memory(stack: Stack, client: httpx.AsyncClient, subscriptions: int) -> dict[str, Any]:
@@ -324,7 +339,7 @@ async def idle_memory(stack: Stack, client: httpx.AsyncClient, subscriptions: in
             raise TimeoutError("subscriptions were not set up within 60 s")
     await asyncio.sleep(2)
     after = rss_kib(stack.server.pid)
-    await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+    await close_all(client, subs)
     return {
         "scenario": f"idle memory x{subscriptions}",
         "kib_per_subscription": (after - before) / subscriptions,
