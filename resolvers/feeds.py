@@ -212,6 +212,10 @@ class Member:
                 text, written_at = self._backlog.popleft()
                 sent = await self.sink.send_text(text)
                 self._sent(sent, written_at)
+        except Exception:
+            log.exception("writing a frame failed")
+            self._backlog = None
+            self.leave()
         finally:
             self._backlog = None
             self._writer = None

@@ -20,6 +20,7 @@ const JOBS = `query Jobs($status: JobStatus) {
 const RETRY_JOB = "mutation RetryJob($id: ID!) { retryJob(id: $id) { job { id status } errors { code message } } }";
 const MAX_REMEMBERED = 1000;
 const JOBS_IN_FLIGHT_MS = 2000;
+const JOBS_RETRY_MS = 5000;
 const JOB_KINDS = { PROVISION_ACCESS: "Provision access", NOTIFY_STUDENT: "Notify student" };
 
 const auth = session("admin");
@@ -173,6 +174,8 @@ async function loadJobs() {
     if (pending + running > 0) jobsSoon(JOBS_IN_FLIGHT_MS);
   } catch (error) {
     failed(error);
+    // A server restarting or a network blip: look again later, not only at the next event.
+    if (!(error instanceof SessionExpired)) jobsSoon(JOBS_RETRY_MS);
   }
 }
 
