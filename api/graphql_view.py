@@ -82,6 +82,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.members: dict[str, Member] = {}
+        # Looked up once per socket, not once per frame.
+        socket = self.websocket
+        scope = socket.ws.scope if isinstance(socket, ASGIWebSocketAdapter) else {}
+        self._fast: FastSend | None = scope.get("extensions", {}).get(FAST_SEND)
 
     def attach(self, operation_id: str, member: Member) -> None:
         self.members[operation_id] = member
@@ -150,8 +154,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _send_text(self, text: str) -> bool:
         socket = self.websocket
         assert isinstance(socket, ASGIWebSocketAdapter)
-        fast: FastSend | None = socket.ws.scope.get("extensions", {}).get(FAST_SEND)
-        if fast is not None and (sent := fast(text)) is not None:
+        if self._fast is not None and (sent := self._fast(text)) is not None:
             return sent
         try:
             await socket.ws.send_text(text)

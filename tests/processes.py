@@ -70,11 +70,8 @@ class Enrollwire:
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, in-flight work and leases are left as they are."""
-        process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+        if self.process is not None:
+            await kill_group(self.process)
 
     async def stop(self) -> None:
         process = self.process
@@ -130,3 +127,11 @@ async def until_answers(process: asyncio.subprocess.Process, base_url: str, path
                 if (await http.get(path)).status_code == 200:
                     return
             await asyncio.sleep(0.05)
+
+
+async def kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILLs a process started in its own session, with its group, unless it has exited; reaps it."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()

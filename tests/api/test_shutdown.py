@@ -29,7 +29,7 @@ from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
 from store.database import Collections, connect
 from tests.api.stand_in_lms import Reply, StandInLms
-from tests.processes import HANG_GUARD, alive, children_of, until_answers
+from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.realtime.wsclient import ADMIN_EVENTS, COURSE_CARD, signed_in
 from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, free_port
 
@@ -89,10 +89,7 @@ async def enrollwire_serve(env: dict[str, str], log: Path) -> AsyncIterator[Serv
             await until_answers(process, server.base_url, "/readyz", log)
         yield server
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+        await kill_group(process)
 
 
 def processes_in_group(pgid: int) -> list[int]:

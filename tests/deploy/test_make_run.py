@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 
 from api.embedded import ManagedServer
 from store.database import Collections, connect
-from tests.processes import HANG_GUARD, alive, children_of, until_answers
+from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.servers import free_port
 
 ENROLLWIRE = Path(sys.executable).with_name("enrollwire")
@@ -94,10 +94,7 @@ async def make_run(env: dict[str, str], log: Path) -> AsyncIterator[Serving]:
             await until_answers(process, serving.base_url, "/healthz", log)
         yield serving
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+        await kill_group(process)
         await reader
 
 
@@ -119,6 +116,19 @@ async def gone(pids: list[int]) -> list[int]:
             while any(alive(pid) for pid in pids):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     return [pid for pid in pids if alive(pid)]
+
+
+async def stop(
+    serving: Serving,
+    servers: list[int],
+    send: Callable[[], None],
+    codes: tuple[int, ...] = (0, -signal.SIGINT),
+) -> None:
+    """Sends the signal; the process must exit with one of `codes`, its servers with it."""
+    send()
+    code = await exits(serving.process)
+    assert code in codes, code
+    assert await gone(servers) == []
 
 
 async def exits(process: asyncio.subprocess.Process) -> int:
@@ -162,10 +172,7 @@ async def test_seeds_once_keeps_data_and_ctrl_c_leaves_no_process(tmp_path: Path
         assert enrolled["errors"] == []
 
         # Ctrl-C in a terminal signals the whole foreground process group.
-        os.killpg(first.process.pid, signal.SIGINT)
-        code = await exits(first.process)
-        assert code in (0, -signal.SIGINT), code
-        assert await gone(servers) == []
+        await stop(first, servers, lambda: os.killpg(first.process.pid, signal.SIGINT))
 
     async with make_run(env, tmp_path / "second.log") as second:
         servers = descendants(second.process.pid)
@@ -175,18 +182,13 @@ async def test_seeds_once_keeps_data_and_ctrl_c_leaves_no_process(tmp_path: Path
         assert mine["myEnrollments"] == [{"id": enrolled["enrollment"]["id"]}]
 
         # `kill -INT <pid>`: only the main process hears it, and it must stop the servers itself.
-        second.process.send_signal(signal.SIGINT)
-        code = await exits(second.process)
-        assert code in (0, -signal.SIGINT), code
-        assert await gone(servers) == []
+        await stop(second, servers, lambda: second.process.send_signal(signal.SIGINT))
 
     async with make_run(env, tmp_path / "third.log") as third:
         servers = descendants(third.process.pid)
         assert len(servers) == 2, servers
         # A closed terminal: SIGHUP, which would end Python without stopping the servers.
-        third.process.send_signal(signal.SIGHUP)
-        assert await exits(third.process) == 0
-        assert await gone(servers) == []
+        await stop(third, servers, lambda: third.process.send_signal(signal.SIGHUP), codes=(0,))
 
 
 async def test_a_killed_parent_takes_its_servers_along_and_the_data_survives(tmp_path: Path) -> None:
