@@ -45,10 +45,19 @@ class CreateCouponInput:
     expires_at: datetime | None = None
 
 
+async def _payload_card(root: EnrollmentPayload, info: Info) -> CourseCard | None:
+    # Resolved only when selected: an admin's decision seldom asks for it, and it costs a read.
+    if root.enrollment is None:
+        return None
+    shown = root.enrollment.model
+    course = await info.context.loaders.course.load(shown.course_id)
+    return None if course is None else CourseCard.of(course, True, shown)
+
+
 @strawberry.type
 class EnrollmentPayload:
     enrollment: Enrollment | None = None
-    card: CourseCard | None = None
+    card: CourseCard | None = strawberry.field(resolver=_payload_card)
     payment: PaymentSession | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -87,16 +96,12 @@ async def _enrollment_payload(
     payment: enrolling.PaymentSession | None = None,
     errors: list[UserError] | None = None,
 ) -> EnrollmentPayload:
-    course = await info.context.loaders.course.load(enrollment.course_id)
-    card = None if course is None else CourseCard.of(course, True, enrollment)
     session = (
         None
         if payment is None
         else PaymentSession(reference=payment.reference, redirect_url=payment.redirect_url)
     )
-    return EnrollmentPayload(
-        enrollment=Enrollment(model=enrollment), card=card, payment=session, errors=errors or []
-    )
+    return EnrollmentPayload(enrollment=Enrollment(model=enrollment), payment=session, errors=errors or [])
 
 
 async def _decided(info: Info, result: DomainEnrollment | DomainUserError) -> EnrollmentPayload:

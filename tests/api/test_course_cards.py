@@ -199,3 +199,27 @@ async def test_course_cards_cost_the_same_round_trips_for_5_or_50_courses(
     few, many = await count_for(5), await count_for(50)
     assert 0 < few <= 4, command_counter.commands
     assert many == few, command_counter.commands
+
+
+async def test_a_decision_reads_the_course_only_when_its_card_is_selected(
+    gql: GraphQLClient, running: RunningApp, command_counter: CommandCounter
+) -> None:
+    admin, student = running.token("admin", Role.ADMIN), running.token("student")
+    with_card = "mutation($id: ID!) { approveEnrollment(enrollmentId: $id) { card { buttonText } } }"
+    commands: dict[str, list[str]] = {}
+    for name, query in (("without", DECIDE["approve"]), ("with", with_card)):
+        await add_course(gql, running, f"decide-{name}")
+        enrollment_id = (await enroll(gql, student, f"decide-{name}", "EFT"))["enrollment"]["id"]
+        command_counter.commands.clear()
+        command_counter.database = running.settings.mongodb_db
+        try:
+            body = await gql(query, {"id": enrollment_id}, admin)
+        finally:
+            command_counter.database = None
+        assert "errors" not in body, body
+        commands[name] = list(command_counter.commands)
+        if name == "with":
+            assert body["data"]["approveEnrollment"]["card"] == {"buttonText": "Continue Course"}
+    # The card's course is the one read a selected card adds.
+    assert "find" not in commands["without"], commands
+    assert commands["with"].count("find") == 1, commands
