@@ -15,7 +15,7 @@ import httpx2 as httpx
 import uvloop
 
 from bench import scenarios
-from bench.harness import Stack, stack
+from bench.harness import Stack, stack, store_patched
 from bench.ws import LEGACY_WS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,9 +88,12 @@ def main() -> None:
         results = uvloop.run(run_all(s))
     text = table(results)
     print(f"\nenrollwire benchmark, {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores\n")
+    if store_patched():
+        print("store: SecantusDB with its findAndModify using the _id lookup (BENCH_STORE_ID_LOOKUP=1)\n")
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    suffix = "-store-id-lookup" if store_patched() else ""
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}{suffix}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nwritten: {out}")
 

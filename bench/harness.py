@@ -85,9 +85,31 @@ class Stack:
         self.samples[name] = cpu
 
 
+STORE_ID_LOOKUP = Path(__file__).resolve().parent / "store_id_lookup"
+
+
+def store_patched() -> bool:
+    """BENCH_STORE_ID_LOOKUP=1: the store's findAndModify uses its `_id` lookup (a diagnostic)."""
+    return os.environ.get("BENCH_STORE_ID_LOOKUP") == "1"
+
+
+def _start_store(data: Path) -> ManagedServer:
+    if not store_patched():
+        return start_mongo(data)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(STORE_ID_LOOKUP), saved) if p)
+    try:
+        return start_mongo(data)  # the store's process inherits the path, and only it
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 @contextmanager
 def stack(data: Path) -> Iterator[Stack]:
-    mongo = start_mongo(data / "mongo")
+    mongo = _start_store(data / "mongo")
     redis = start_redis(data / "redis")
     port = free_port()
     db = f"bench_{int(time.time())}"
