@@ -50,7 +50,6 @@ from resolvers.feeds import (
     Feeds,
     FeedSpec,
     Member,
-    Sink,
     current_sink,
     resync_required,
     token_expired,
@@ -218,14 +217,14 @@ def _renew_loaders(context: Context) -> None:
     context.loaders = Loaders(context.services)
 
 
-async def _detach(
-    info: Info,
-    sink: Sink,
-    feeds: Feeds,
-    key: FeedKey,
-    concerns_viewer: Callable[[DomainEnrollment], bool],
-) -> None:
-    """Hands the operation to a feed member, which writes the shared payloads to this socket."""
+async def _shared(
+    info: Info, channel: str, audience: str, concerns_viewer: Callable[[DomainEnrollment], bool]
+) -> bool:
+    """Over graphql-transport-ws: hands the operation to a feed member, which writes the shared
+    payloads to this socket (the resolver then returns)."""
+    sink, feeds = current_sink.get(), info.context.feeds
+    if sink is None or feeds is None:
+        return False
 
     def spec() -> FeedSpec:
         return FeedSpec(
@@ -238,18 +237,8 @@ async def _detach(
         )
 
     member = Member(sink, info.field_name, _token_deadline(info), info.context.request_id)
-    await feeds.join(key, spec, member)
+    await feeds.join(FeedKey.of(channel, audience, sink), spec, member)
     sink.detach(member)
-
-
-async def _shared(
-    info: Info, channel: str, audience: str, concerns_viewer: Callable[[DomainEnrollment], bool]
-) -> bool:
-    """Over graphql-transport-ws: hands the operation to a shared feed (the resolver then returns)."""
-    sink, feeds = current_sink.get(), info.context.feeds
-    if sink is None or feeds is None:
-        return False
-    await _detach(info, sink, feeds, FeedKey.of(channel, audience, sink), concerns_viewer)
     return True
 
 
@@ -301,9 +290,13 @@ class Subscription:
     @strawberry.subscription(permission_classes=[SignedIn], description="Every change to my enrollments.")
     async def my_enrollment_updates(self, info: Info) -> AsyncGenerator[EnrollmentEvent, None]:
         user_id = require_viewer(info).user_id
-        if await _shared(info, user_channel(user_id), user_id, lambda e: e.user_id == user_id):
+
+        def mine(enrollment: DomainEnrollment) -> bool:
+            return enrollment.user_id == user_id
+
+        if await _shared(info, user_channel(user_id), user_id, mine):
             return
-        stream = _event_stream(info, user_channel(user_id), user_id, lambda e: e.user_id == user_id)
+        stream = _event_stream(info, user_channel(user_id), user_id, mine)
         async with _live(info, "myEnrollmentUpdates"), contextlib.aclosing(stream):
             async for event in stream:
                 yield event
