@@ -28,7 +28,7 @@ from api.sandbox_checkout import SandboxCheckout
 from api.sandbox_lms import sandbox_job_routes
 from api.settings import Settings
 from api.webhook import webhook_endpoint
-from api.worker import start_jobs
+from api.worker import Jobs, start_jobs
 from domain.changes import lapse_due_holds, resume_pending
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
@@ -66,6 +66,15 @@ class Runtime:
 
 class App(Starlette):
     runtime: Runtime
+    jobs: Jobs | None = None
+
+    async def stop_job_workers(self) -> None:
+        """The first step of a shutdown, before connections drain: the workers release what they
+        hold for another instance, and claim nothing more. Left running, they would call the
+        sandbox endpoints on this server's closed listener and spend attempts failing."""
+        if self.jobs is not None and self.jobs.pool is not None:
+            await self.jobs.pool.stop()
+            log.info("job workers stopped; draining connections")
 
 
 def build_services(
@@ -122,7 +131,7 @@ def create_app(settings: Settings) -> App:
         tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
         tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
         metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
-        jobs = start_jobs(settings, services, metrics.job_attempt)
+        jobs = app.jobs = start_jobs(settings, services, metrics.job_attempt)
         try:
             yield
         finally:

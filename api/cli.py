@@ -80,6 +80,7 @@ def serve(settings: Settings, seed: bool) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.draining import DrainingServer
 
     # uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises
     # the signal again: under the default handler the process would die by SIGTERM (exit -15)
@@ -94,8 +95,9 @@ def serve(settings: Settings, seed: bool) -> None:
     if seed:
         asyncio.run(_seed(settings))
         _print_welcome(settings)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         **UVICORN_WEBSOCKET_OPTIONS,
@@ -103,6 +105,7 @@ def serve(settings: Settings, seed: bool) -> None:
         log_config=None,  # uvicorn logs through our handlers (JSON in production)
         server_header=False,
     )
+    DrainingServer(config, app.stop_job_workers).serve_until_stopped()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

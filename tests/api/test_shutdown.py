@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from api.embedded import ManagedServer
 from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
 from store.database import Collections, connect
+from tests.api.job_flows import eventually
 from tests.api.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.realtime.wsclient import ADMIN_EVENTS, COURSE_CARD, signed_in
@@ -268,3 +269,77 @@ async def test_sigterm_stops_the_embedded_servers_too(tmp_path: Path) -> None:
         async with asyncio.timeout(HANG_GUARD):
             assert await server.process.wait() == 0
     assert [child for child in children if alive(child)] == []
+
+
+async def _counted(count: Awaitable[int], at_least: int) -> bool:
+    return await count >= at_least
+
+
+def payment(reference: str, event_id: str) -> bytes:
+    event = {
+        "id": event_id,
+        "type": "payment.succeeded",
+        "created": int(time.time()),
+        "data": {"reference": reference, "amount": 1000, "currency": "ZAR"},
+    }
+    return json.dumps(event).encode()
+
+
+async def test_job_workers_stop_before_the_drain(
+    mongo_server: ManagedServer, redis_server: ManagedServer, tmp_path: Path
+) -> None:
+    """Development: the jobs go to the sandbox LMS on this very server, whose listener a shutdown
+    closes first. A payment that lands while requests drain approves and enqueues jobs: no
+    worker may take them then, or each call meets the closed port and spends an attempt."""
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    env = server_env(
+        {
+            "ENROLLWIRE_MONGODB_URL": mongo_server.url,
+            "ENROLLWIRE_REDIS_URL": redis_server.url,
+            "ENROLLWIRE_MONGODB_DB": db_name,
+            "ENROLLWIRE_SANDBOX": "true",
+            "ENROLLWIRE_JOB_WORKERS": "1",
+            "ENROLLWIRE_JOB_POLL_SECONDS": "0.2",
+        }
+    )
+    admin = issue_token(AUTH_SECRET, "admin-y", Role.ADMIN, 3600)
+    alice = issue_token(AUTH_SECRET, "alice-y", Role.STUDENT, 3600)
+    client = connect(mongo_server.url)
+    jobs = Collections.of(client, db_name).jobs
+    try:
+        async with enrollwire_serve(env, tmp_path / "server.log") as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                course = {"id": "sd-2", "title": "Drain", "price": 1000}
+                created = await gql(http, CREATE_COURSE, {"input": course}, admin)
+                assert created["createCourse"]["errors"] == []
+                card_payment = {"input": {"courseId": "sd-2", "paymentMethod": "CARD"}}
+                enrolled = (await gql(http, ENROLL, card_payment, alice))["enroll"]
+            reference, enrollment_id = enrolled["payment"]["reference"], enrolled["enrollment"]["id"]
+            paying = HeldWebhook(server.port, payment(reference, "evt-drain-1"))
+            holding = HeldWebhook(server.port, payment(reference, "evt-drain-2"))  # keeps the drain open
+            await paying.start()
+            await holding.start()
+
+            server.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(HANG_GUARD):
+                await refuses_connections(server.port)
+            status, answer = await paying.finish()
+            assert (status, answer["status"]) == (200, "processed")
+            # The approval enqueued its jobs while the drain goes on. A running worker takes one
+            # at once (the enqueue wakes it); give it a generous window to show itself.
+            mine = {"_id": {"$regex": f"^{enrollment_id}:"}}
+            await eventually(lambda: _counted(jobs.count_documents(mine), 2), HANG_GUARD)
+            taken = {**mine, "$or": [{"attempts": {"$gt": 0}}, {"status": "RUNNING"}]}
+            with contextlib.suppress(TimeoutError):  # 2 s: ten of the worker's polls
+                await eventually(lambda: _counted(jobs.count_documents(taken), 1), 2.0)
+            await holding.finish()
+            async with asyncio.timeout(HANG_GUARD):
+                assert await server.process.wait() == 0
+
+        states = [(j["status"], j["attempts"], j["leaseOwner"]) async for j in jobs.find(mine)]
+        assert states == [("PENDING", 0, None)] * 2, states
+        messages = [line["message"] for line in server.log_lines()]
+        stopped = messages.index("job workers stopped; draining connections")
+        assert stopped < messages.index("Application shutdown complete."), messages
+    finally:
+        await client.close()
