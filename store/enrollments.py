@@ -11,7 +11,6 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.enrollment import (
     ACTIVE_STATUSES,
-    TRANSITIONS,
     AccessStatus,
     Action,
     Effect,
@@ -76,12 +75,8 @@ class MongoEnrollmentStore:
     async def apply_transition(
         self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
     ) -> Enrollment | None:
-        query = transition_filter(enrollment_id, action)
-        if TRANSITIONS[action].target is EnrollmentStatus.APPROVED:
-            # A hold that ran out is lapsed (discount gone) before approval could redeem it.
-            query["$nor"] = [lapse_filter(now)]
         doc = await self._enrollments.find_one_and_update(
-            query,
+            transition_filter(enrollment_id, action, now),
             transition_update(action, extras),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,

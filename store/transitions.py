@@ -32,9 +32,18 @@ def literal(value: object) -> dict[str, object]:
     return {"$literal": value}
 
 
-def transition_filter(enrollment_id: str, action: Action) -> dict[str, Any]:
-    sources = sorted(s.value for s in TRANSITIONS[action].sources)
-    return {"_id": enrollment_id, "status": {"$in": sources}}
+def transition_filter(enrollment_id: str, action: Action, now: datetime) -> dict[str, Any]:
+    transition = TRANSITIONS[action]
+    query: dict[str, Any] = {
+        "_id": enrollment_id,
+        "status": {"$in": sorted(s.value for s in transition.sources)},
+    }
+    if transition.target is EnrollmentStatus.APPROVED and transition.sources & HOLD_LAPSES_IN:
+        # A hold that ran out is lapsed (discount gone) before approval could redeem it. The guard
+        # can match only in HOLD_LAPSES_IN: from any other status (an admin's approval) it could
+        # never refuse, so it is left out rather than evaluated by the store on every approval.
+        query["$nor"] = [lapse_filter(now)]
+    return query
 
 
 def _settle_hold(outcome: HoldState) -> Stage:

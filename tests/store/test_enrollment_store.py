@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from domain.enrollment import Action, EnrollmentStatus, PaymentMethod, next_stat
 from domain.money import Money
 from domain.ports import NewEnrollment, TransitionExtras
 from domain.services import Services
+from store.transitions import lapse_filter, transition_filter
 from tests.store.conftest import StoreEnv, unique
 
 PAIRS = list(itertools.product(EnrollmentStatus, Action))
@@ -132,3 +134,11 @@ async def test_ended_enrollments_do_not_block_and_versions_climb(services: Servi
     )
     assert again is not None
     assert await services.enrollments.active_for("u1", "c1") == again
+
+
+def test_only_a_transition_a_lapse_could_refuse_carries_the_lapse_guard() -> None:
+    now = datetime.now(UTC)
+    # An admin approves from AWAITING_APPROVAL, where no hold lapses: the guard could never refuse.
+    assert "$nor" not in transition_filter("e1", Action.APPROVE, now)
+    # A settled payment starts where holds lapse: an overdue hold must be lapsed first.
+    assert transition_filter("e1", Action.SETTLE_PAYMENT, now)["$nor"] == [lapse_filter(now)]
