@@ -72,8 +72,7 @@ class App(Starlette):
         """The first step of a shutdown, before connections drain: the workers release what they
         hold for another instance, and claim nothing more. Left running, they would call the
         sandbox endpoints on this server's closed listener and spend attempts failing."""
-        if self.jobs is not None and self.jobs.pool is not None:
-            await self.jobs.pool.stop()
+        if self.jobs is not None and await self.jobs.stop_workers():
             log.info("job workers stopped; draining connections")
 
 

@@ -71,6 +71,12 @@ def websocket_origins(settings: Settings) -> list[str]:
     return origins
 
 
+def _handed_over(operation_id: str) -> bool:
+    """Strawberry is ending this operation's task, which handed the operation to a feed member."""
+    sink = current_sink.get()
+    return sink is not None and sink.operation_id == operation_id and sink.detached
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Lets event-stream resolvers hand their operations to shared feeds (`resolvers.feeds`).
 
@@ -96,8 +102,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.operations.pop(operation_id, None)
 
     def forget_id(self, id: str) -> None:
-        sink = current_sink.get()
-        if sink is not None and sink.operation_id == id and sink.detached:
+        if _handed_over(id):
             # The operation's task ends here, the operation does not: its member releases it.
             # Nor does it need its task or its text any more (the feed keeps the document).
             operation = self.operations.get(id)
@@ -107,10 +112,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.operations.pop(id, None)
 
     async def send_message(self, message: Message) -> None:
-        if message["type"] == "complete":
-            sink = current_sink.get()
-            if sink is not None and sink.operation_id == message["id"] and sink.detached:
-                return
+        if message["type"] == "complete" and _handed_over(message["id"]):
+            return
         await super().send_message(message)
 
     async def cleanup_operation(self, operation_id: str) -> None:

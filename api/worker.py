@@ -282,9 +282,15 @@ class Jobs:
         self.pool = pool
         self._sweeps = sweeps
 
+    async def stop_workers(self) -> bool:
+        """Releases what the workers hold and claims nothing more; False if none run here."""
+        if self.pool is None:
+            return False
+        await self.pool.stop()
+        return True
+
     async def stop(self) -> None:
-        if self.pool is not None:
-            await self.pool.stop()
+        await self.stop_workers()
         await self._sweeps.stop()
         await self.client.aclose()
 

@@ -214,7 +214,6 @@ class Member:
                 self._sent(sent, written_at)
         except Exception:
             log.exception("writing a frame failed")
-            self._backlog = None
             self.leave()
         finally:
             self._backlog = None
