@@ -1,22 +1,28 @@
 # syntax=docker/dockerfile:1
 # Production image: runtime dependencies only (no embedded dev store, no test tools), non-root.
+# Everything comes from requirements/runtime.txt with its hashes checked: the image resolves
+# nothing, so it runs exactly the versions the test suite ran (tests/deploy/test_lock.py).
 FROM python:3.11-slim AS build
 WORKDIR /src
+RUN python -m venv /opt/enrollwire
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN /opt/enrollwire/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY api api
 COPY domain domain
 COPY realtime realtime
 COPY resolvers resolvers
 COPY store store
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY web web
+RUN /opt/enrollwire/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app enrollwire
 WORKDIR /app
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY --from=build /opt/enrollwire /opt/enrollwire
 USER enrollwire
-ENV ENROLLWIRE_ENV=production \
+ENV PATH=/opt/enrollwire/bin:$PATH \
+    ENROLLWIRE_ENV=production \
     ENROLLWIRE_HOST=0.0.0.0 \
     ENROLLWIRE_PORT=8000 \
     PYTHONUNBUFFERED=1

@@ -1,15 +1,23 @@
-# Two commands for a newcomer: `make run` and `make test`. Both install what they need.
+# Two commands for a newcomer: `make run` and `make test`. Both install what they need, from the lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV := $(BIN)/uv
+# Pins the interpreter the lock is resolved for; the image and CI run 3.11.
+LOCK_PYTHON := 3.11
+LOCK_FLAGS := --generate-hashes --universal --python-version $(LOCK_PYTHON) --quiet --custom-compile-command "make lock"
 
-.PHONY: run test lint typecheck schema bench install clean browser
+.PHONY: run test lint typecheck schema bench install lock upgrade clean browser
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Installs only from requirements/*.txt with every hash checked: nothing is resolved here.
+# uv comes first from its own one-line lock (pip checks its hash), then syncs the venv to the
+# dev lock exactly (extra packages removed), then installs this project without its deps.
+$(STAMP): requirements/bootstrap.txt requirements/dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +40,19 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/pytest
+
+# Re-resolves every lock to the newest versions pyproject.toml allows. The runtime lock is
+# resolved inside the dev lock's pins, so the image runs exactly the versions the tests ran.
+lock: $(STAMP)
+	$(UV) pip compile pyproject.toml requirements/build.in --extra dev --upgrade $(LOCK_FLAGS) \
+		-o requirements/dev.txt
+	$(UV) pip compile pyproject.toml requirements/build.in -c requirements/dev.txt $(LOCK_FLAGS) \
+		-o requirements/runtime.txt
+	grep -E '^uv==' requirements/dev.txt | cut -d' ' -f1 > $(VENV)/uv.in
+	$(UV) pip compile $(VENV)/uv.in $(LOCK_FLAGS) --no-annotate -o requirements/bootstrap.txt
+	$(MAKE) install
+
+upgrade: lock test
 
 schema: $(STAMP)
 	$(BIN)/python -m resolvers.export > schema.graphql

@@ -119,7 +119,7 @@ class Link:
         self.fail("link closed")
         try:
             async with asyncio.timeout(self._timeout):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
                 await self._client.aclose()
         except REDIS_ERRORS as exc:
             log.debug("closing the Redis subscription connection failed: %s", describe(exc))

@@ -66,7 +66,19 @@ def test_image_runs_as_non_root_without_the_test_store() -> None:
     assert "USER enrollwire" in dockerfile
     assert "HEALTHCHECK" in dockerfile
     assert "secantus" not in dockerfile.lower()
-    assert "pip wheel --no-cache-dir --wheel-dir /wheels ." in dockerfile  # runtime deps only, no [dev]
+    assert "requirements/dev.txt" not in dockerfile  # runtime deps only, no [dev]
+
+
+def test_image_installs_only_from_the_lock() -> None:
+    """Every pip install in the image either takes the hashed runtime lock or installs the project
+    alone: an install that resolved would run versions no test saw."""
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    installs = [line for line in lines if line.startswith("RUN") and "pip install" in line]
+    assert installs
+    for line in installs:
+        assert "--no-deps" in line, line
+        takes_the_lock = "--require-hashes" in line and "-r requirements/runtime.txt" in line
+        assert takes_the_lock or line.endswith("--no-build-isolation ."), line
 
 
 def _compose_cli() -> list[str] | None:
