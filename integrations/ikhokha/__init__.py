@@ -1,0 +1,1 @@
+"""iKhokha's iK Pay API: request signing, the gateway adapter, callbacks."""
