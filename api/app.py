@@ -38,8 +38,9 @@ from resolvers.feeds import Feeds
 from resolvers.schema import Limits, build_schema
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
-from store.database import Collections, Doc, connect, ensure_indexes
+from store.database import Collections, Doc, connect
 from store.enrollments import MongoEnrollmentStore
+from store.indexes import ensure_indexes
 from store.jobs import MongoJobQueue
 from store.payments import MongoPaymentLedger
 

@@ -41,7 +41,8 @@ async def _seed(settings: Settings) -> None:
     from api.app import build_services
     from api.demo import seed_demo
     from realtime.hub import Hub
-    from store.database import Collections, connect, ensure_indexes
+    from store.database import Collections, connect
+    from store.indexes import ensure_indexes
 
     assert settings.mongodb_url is not None and settings.redis_url is not None
     mongo = connect(settings.mongodb_url)

@@ -15,7 +15,8 @@ async def run_workers(settings: Settings) -> None:
     from api.app import build_services
     from api.worker import start_jobs
     from realtime.hub import Hub
-    from store.database import Collections, connect, ensure_indexes
+    from store.database import Collections, connect
+    from store.indexes import ensure_indexes
 
     if settings.mongodb_url is None or settings.redis_url is None:
         raise SystemExit("enrollwire worker needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL")

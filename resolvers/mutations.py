@@ -177,7 +177,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
         services = info.context.services
-        new_id = services.enrollments.new_id()
+        new_id = services.courses.new_id()
         course_id = None if input.id is None else str(input.id)
         call = catalogue.create_course(
             services, course_id, input.title, input.price, input.currency, input.published, new_id

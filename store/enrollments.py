@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -19,8 +18,9 @@ from domain.enrollment import (
 )
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
-from store.database import ONE_ACTIVE_INDEX, Collections, Doc
+from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
+from store.indexes import ONE_ACTIVE_INDEX
 from store.pages import enrollment_page
 from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
 
@@ -30,7 +30,7 @@ class MongoEnrollmentStore:
         self._enrollments = collections.enrollments
 
     def new_id(self) -> str:
-        return str(ObjectId())
+        return new_id()
 
     async def insert(self, draft: NewEnrollment) -> Enrollment | None:
         """None when the user already has an active enrollment in the course."""

@@ -15,7 +15,8 @@ from api.app import build_services
 from api.embedded import ManagedServer
 from domain.services import Services
 from realtime.hub import Hub
-from store.database import Collections, connect, ensure_indexes
+from store.database import Collections, connect
+from store.indexes import ensure_indexes
 from tests.servers import test_settings
 
 

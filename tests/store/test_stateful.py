@@ -35,7 +35,8 @@ from domain.events import EventType
 from domain.ports import TransitionExtras
 from domain.viewer import Role, Viewer
 from realtime.hub import Hub
-from store.database import Collections, Doc, connect, ensure_indexes
+from store.database import Collections, Doc, connect
+from store.indexes import ensure_indexes
 from tests import servers
 from tests.store.conftest import ManualClock
 
