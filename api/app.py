@@ -21,21 +21,21 @@ from starlette.routing import Route, WebSocketRoute
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
 from api.limits import BodyLimit
-from api.logs import RequestId
 from api.metrics import Metrics
-from api.pages import page_routes
-from api.sandbox_checkout import SandboxCheckout
-from api.sandbox_lms import sandbox_job_routes
-from api.settings import Settings
+from api.request_ids import RequestId
+from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
-from api.worker import Jobs, start_jobs
 from domain.changes import lapse_due_holds, resume_pending
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
+from jobs.pool import Jobs, start_jobs
+from realtime.change_publisher import RealtimePublisher
+from realtime.feeds import Feeds
 from realtime.hub import Hub
-from realtime.publisher import RealtimePublisher
-from resolvers.feeds import Feeds
 from resolvers.schema import Limits, build_schema
+from sandbox.checkout import SandboxCheckout
+from sandbox.lms import sandbox_job_routes
+from server.settings import Settings
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
 from store.database import Collections, Doc, connect

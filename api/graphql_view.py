@@ -37,15 +37,15 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
 
 from api.auth import verify_token, viewer_from_header
-from api.logs import request_id
-from api.settings import Settings
-from api.websocket_protocol import FAST_SEND, FastSend
 from domain.errors import AuthError
 from domain.services import Services
+from realtime.feeds import Feeds, Member, Sink, current_sink
 from realtime.hub import Hub
 from resolvers.context import Context
-from resolvers.feeds import Feeds, Member, Sink, current_sink
 from resolvers.loaders import Loaders
+from server.logs import request_id
+from server.settings import Settings
+from server.websocket_protocol import FAST_SEND, FastSend
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
@@ -78,7 +78,7 @@ def _handed_over(operation_id: str) -> bool:
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Lets event-stream resolvers hand their operations to shared feeds (`resolvers.feeds`).
+    """Lets event-stream resolvers hand their operations to shared feeds (`realtime.feeds`).
 
     A detached operation keeps its id here (a `complete` from the client ends it, the id cannot
     be reused while it runs, it counts towards the per-connection limit), but no task: its

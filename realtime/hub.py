@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from realtime.inbox import RECONNECTED, Subscription
 from realtime.link import LINK_ERRORS, Link, LinkLost, describe
-from realtime.publishing import Publisher
+from realtime.redis_publisher import Publisher
 from realtime.registry import Channels
-from realtime.subscription import RECONNECTED, Subscription
 from realtime.supervise import cancel_and_wait, full_jitter, supervise
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from realtime.inbox import Gap, Subscription
 from realtime.link import Link
-from realtime.subscription import Gap, Subscription
 
 
 class Channels:

@@ -20,7 +20,7 @@ Authorization is checked when subscribing and again for every message sent: the 
 concern the viewer (user streams) and the viewer's token must not have expired.
 
 Over graphql-transport-ws the two event streams are executed once per event and distinct
-operation and written to each socket as shared bytes (`resolvers.feeds`); over the legacy
+operation and written to each socket as shared bytes (`realtime.feeds`); over the legacy
 protocol each socket executes its own.
 """
 
@@ -42,10 +42,7 @@ from domain.events import EnrollmentChange, EventType
 from domain.viewer import Viewer
 from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
 from realtime.envelope import Envelope
-from realtime.hub import Hub
-from realtime.subscription import Gap, GapReason
-from resolvers.context import Context, Info
-from resolvers.feeds import (
+from realtime.feeds import (
     FeedKey,
     Feeds,
     FeedSpec,
@@ -54,6 +51,9 @@ from resolvers.feeds import (
     resync_required,
     token_expired,
 )
+from realtime.hub import Hub
+from realtime.inbox import Gap, GapReason
+from resolvers.context import Context, Info
 from resolvers.loaders import Loaders
 from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
 from resolvers.queries import load_card

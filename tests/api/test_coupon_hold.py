@@ -11,7 +11,6 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
 from domain import enrolling
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import Action, Enrollment, EnrollmentStatus, HoldState, PaymentMethod
@@ -20,6 +19,7 @@ from domain.events import EventType
 from domain.ports import TransitionExtras
 from domain.services import Services
 from domain.viewer import Role, Viewer
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.servers import GraphQLClient, RunningApp, serve
 from tests.store.conftest import ManualClock

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, Locator, Page, ViewportSize, expect
 
-from api.demo import seed_demo
 from domain.course import Course
 from domain.money import Money
 from domain.services import Services
+from sandbox.demo import seed_demo
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 PHONE = ViewportSize(width=390, height=844)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from api.embedded import HOST, ManagedServer, free_port, start_redis
-from realtime.subscription import Gap, GapReason, Subscription
+from realtime.inbox import Gap, GapReason, Subscription
+from sandbox.embedded import HOST, ManagedServer, free_port, start_redis
 from tests.proxy import HoldingProxy
 from tests.realtime.conftest import HubFactory
 

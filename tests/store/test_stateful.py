@@ -26,7 +26,6 @@ from hypothesis.stateful import (
 from pymongo import AsyncMongoClient
 
 from api.app import build_services
-from api.embedded import ManagedServer
 from domain import catalogue, deciding, enrolling
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import ACTIVE_STATUSES, Action, HoldState, PaymentMethod
@@ -35,6 +34,7 @@ from domain.events import EventType
 from domain.ports import TransitionExtras
 from domain.viewer import Role, Viewer
 from realtime.hub import Hub
+from sandbox.embedded import ManagedServer
 from store.database import Collections, Doc, connect
 from store.indexes import ensure_indexes
 from tests import servers

@@ -6,14 +6,14 @@ import asyncio
 import logging
 import signal
 
-from api.settings import Settings
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 async def run_workers(settings: Settings) -> None:
     from api.app import build_services
-    from api.worker import start_jobs
+    from jobs.pool import start_jobs
     from realtime.hub import Hub
     from store.database import Collections, connect
     from store.indexes import ensure_indexes

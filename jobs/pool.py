@@ -30,7 +30,6 @@ from typing import TypeVar
 import httpx2 as httpx
 
 from api.background import TaskGroup, every
-from api.settings import Settings
 from domain.jobs import (
     Attempt,
     Job,
@@ -43,6 +42,7 @@ from domain.jobs import (
 )
 from domain.provisioning import mirror_access, resync_access
 from domain.services import Services
+from server.settings import Settings
 from store.jobs import MongoJobQueue
 
 log = logging.getLogger(__name__)

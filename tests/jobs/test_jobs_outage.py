@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api.embedded import ManagedServer
-from tests.api.job_flows import (
+from sandbox.embedded import ManagedServer
+from tests.jobs.job_flows import (
     JOB_STATS,
     all_jobs_succeeded,
     approve,
@@ -16,7 +16,7 @@ from tests.api.job_flows import (
     instance,
     job_settings,
 )
-from tests.api.stand_in_lms import StandInLms
+from tests.jobs.stand_in_lms import StandInLms
 
 APPROVALS = 50
 

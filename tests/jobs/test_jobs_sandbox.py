@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from api.embedded import ManagedServer
+from sandbox.embedded import ManagedServer
 from tests import servers
-from tests.api.job_flows import (
+from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
     create_course,

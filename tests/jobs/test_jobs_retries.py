@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-from api.embedded import ManagedServer
 from domain.enrollment import AccessStatus
 from domain.jobs import RetryPolicy
 from realtime.channels import user_channel
-from tests.api.job_flows import (
+from sandbox.embedded import ManagedServer
+from tests.jobs.job_flows import (
     JOB_STATS,
     JOBS,
     RETRY_JOB,
@@ -21,7 +21,7 @@ from tests.api.job_flows import (
     job_doc,
     job_settings,
 )
-from tests.api.stand_in_lms import OK, Reply, StandInLms
+from tests.jobs.stand_in_lms import OK, Reply, StandInLms
 
 ACCESS = "query($id: ID!) { enrollment(id: $id) { version access { status attempts lastError } } }"
 

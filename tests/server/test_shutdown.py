@@ -24,12 +24,12 @@ from typing import Any
 import httpx2 as httpx
 
 from api.auth import issue_token
-from api.embedded import ManagedServer
 from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
 from store.database import Collections, connect
-from tests.api.job_flows import eventually
-from tests.api.stand_in_lms import Reply, StandInLms
+from tests.jobs.job_flows import eventually
+from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.realtime.wsclient import ADMIN_EVENTS, COURSE_CARD, signed_in
 from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, free_port
@@ -82,7 +82,14 @@ async def enrollwire_serve(env: dict[str, str], log: Path) -> AsyncIterator[Serv
     """`enrollwire serve` in its own session (so its process group can be checked), until ready."""
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "api.cli", "serve", env=env, stdout=out, stderr=out, start_new_session=True
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     server = Server(process, int(env["ENROLLWIRE_PORT"]), log)
     try:

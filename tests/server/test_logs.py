@@ -6,9 +6,9 @@ import logging
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
-from api.logs import JsonFormatter, request_id
-from tests.api.job_flows import (
+from sandbox.embedded import ManagedServer
+from server.logs import JsonFormatter, request_id
+from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
     create_course,
@@ -18,7 +18,7 @@ from tests.api.job_flows import (
     job_has_status,
     job_settings,
 )
-from tests.api.stand_in_lms import Reply, StandInLms
+from tests.jobs.stand_in_lms import Reply, StandInLms
 
 
 def test_json_line_carries_ids_and_hides_tokens() -> None:
@@ -60,7 +60,7 @@ async def test_a_dead_job_is_logged_with_its_enrollment(
         enrollment_id = await awaiting_approval(app, "stu-log")
         await approve(app, enrollment_id)
         await eventually(lambda: job_has_status(db, f"{enrollment_id}:provision_access", "DEAD"))
-    dead = [r for r in caplog.records if r.name == "api.worker" and "is DEAD" in r.getMessage()]
+    dead = [r for r in caplog.records if r.name == "jobs.pool" and "is DEAD" in r.getMessage()]
     assert dead, caplog.text
     entries = [json.loads(JsonFormatter().format(record)) for record in dead]
     assert {entry["enrollment_id"] for entry in entries} == {enrollment_id}

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.settings import Settings
+from server.settings import Settings
 
 RECENT_CALLS = 100
 MAX_BODY = 16 * 1024

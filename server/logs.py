@@ -6,11 +6,8 @@ import contextvars
 import json
 import logging
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -19,7 +16,6 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 # Belt and braces: a bearer token or signature that slips into a message is cut out.
 _SECRETS = re.compile(r"(Bearer\s+|v1=)[A-Za-z0-9._\-]+")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 def _scrub(value: str) -> str:
@@ -54,32 +50,3 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-
-
-class RequestId:
-    """Takes X-Request-Id from the proxy (or mints one), exposes it to logs and echoes it back."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers", ())).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())],
-                }
-            await send(message)
-
-        try:
-            # A WebSocket has no response headers to add to, and every frame would pay for the hop.
-            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
-        finally:
-            request_id.reset(token)

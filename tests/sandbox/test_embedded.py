@@ -8,7 +8,7 @@ import pymongo
 import pytest
 import redis
 
-from api.embedded import ManagedServer, free_port, redis_binary, start_mongo, start_redis
+from sandbox.embedded import ManagedServer, free_port, redis_binary, start_mongo, start_redis
 
 
 def _port_open(port: int) -> bool:

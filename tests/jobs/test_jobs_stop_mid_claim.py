@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 import httpx2 as httpx
 
 from api.app import build_services
-from api.embedded import HOST, ManagedServer
-from api.settings import Settings
-from api.worker import RELEASE_TIMEOUT, PoolConfig, WorkerPool, job_targets, retry_policy
+from jobs.pool import RELEASE_TIMEOUT, PoolConfig, WorkerPool, job_targets, retry_policy
 from realtime.hub import Hub
+from sandbox.embedded import HOST, ManagedServer
+from server.settings import Settings
 from store.database import Collections, connect
 from store.jobs import MongoJobQueue
-from tests.api.job_flows import (
+from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
     create_course,
@@ -32,7 +32,7 @@ from tests.api.job_flows import (
     job_doc,
     job_settings,
 )
-from tests.api.stand_in_lms import StandInLms
+from tests.jobs.stand_in_lms import StandInLms
 from tests.proxy import HoldingProxy
 
 LEASE_SECONDS = 120  # far beyond the test: a job back in PENDING was released, not expired

@@ -6,8 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from api.embedded import ManagedServer
-from tests.api.job_flows import (
+from sandbox.embedded import ManagedServer
+from tests.jobs.job_flows import (
     JOBS,
     all_jobs_succeeded,
     approve,
@@ -18,7 +18,7 @@ from tests.api.job_flows import (
     instance,
     job_settings,
 )
-from tests.api.stand_in_lms import Reply, StandInLms
+from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, enrollwire
 
 APPROVALS = 500

@@ -7,8 +7,8 @@ import re
 
 import httpx2 as httpx
 
-from api.embedded import ManagedServer
 from domain.events import EventType
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.api.webhook_support import create_course, enroll, enrollment_doc, realtime_log
 from tests.realtime.wsclient import COURSE_CARD, signed_in

@@ -1,4 +1,4 @@
-"""`api.websocket_protocol`: the fast send's frames are the frames the websockets library reads."""
+"""`server.websocket_protocol`: the fast send's frames are the frames the websockets library reads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from api.websocket_protocol import text_frame
+from server.websocket_protocol import text_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 200_000])

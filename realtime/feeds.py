@@ -28,9 +28,9 @@ from graphql import ExecutionResult, GraphQLError, GraphQLSchema, parse
 from graphql.execution import Executor, execute_subscription_event
 
 from domain.events import EnrollmentChange
+from realtime import eager
 from realtime.hub import Hub
-from realtime.subscription import Gap, GapReason
-from resolvers import eager
+from realtime.inbox import Gap, GapReason
 from resolvers.errors import formatted, log_unexpected
 
 log = logging.getLogger(__name__)

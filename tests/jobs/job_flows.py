@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx2 as httpx
 
-from api.settings import Settings
 from domain.enrollment import AccessStatus
 from domain.viewer import Role
 from realtime.envelope import Envelope
-from realtime.subscription import Subscription
+from realtime.inbox import Subscription
+from server.settings import Settings
 from store.database import Collections, Doc, connect
-from tests.api.stand_in_lms import StandInLms
+from tests.jobs.stand_in_lms import StandInLms
 from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 CREATE_COURSE = """

@@ -12,15 +12,15 @@ from pathlib import Path
 from types import FrameType
 
 from api.auth import issue_token
-from api.limits import UVICORN_WEBSOCKET_OPTIONS
-from api.logs import configure_logging
-from api.settings import Settings
 from domain.viewer import Role
+from server.logs import configure_logging
+from server.settings import Settings
+from server.websocket_protocol import UVICORN_WEBSOCKET_OPTIONS
 
 
 def _resolve_servers(settings: Settings) -> Settings:
     """Starts the embedded store and Redis for whatever URL is not configured."""
-    from api.embedded import start_mongo, start_redis
+    from sandbox.embedded import start_mongo, start_redis
 
     updates: dict[str, str] = {}
     data = Path(settings.data_dir)
@@ -39,8 +39,8 @@ def _resolve_servers(settings: Settings) -> Settings:
 
 async def _seed(settings: Settings) -> None:
     from api.app import build_services
-    from api.demo import seed_demo
     from realtime.hub import Hub
+    from sandbox.demo import seed_demo
     from store.database import Collections, connect
     from store.indexes import ensure_indexes
 
@@ -55,7 +55,7 @@ async def _seed(settings: Settings) -> None:
 
 
 def _print_welcome(settings: Settings) -> None:
-    from api.demo import DEMO_ADMIN, DEMO_STUDENT
+    from sandbox.demo import DEMO_ADMIN, DEMO_STUDENT
 
     day = 24 * 3600
     student = issue_token(settings.auth_secret, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
@@ -81,7 +81,7 @@ def serve(settings: Settings, seed: bool) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.draining import DrainingServer
+    from server.draining import DrainingServer
 
     # uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises
     # the signal again: under the default handler the process would die by SIGTERM (exit -15)
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "serve":
         serve(settings, args.seed_demo)
     elif args.command == "worker":
-        from api.worker_process import run_workers
+        from server.worker import run_workers
 
         asyncio.run(run_workers(settings))
     elif args.command == "seed-demo":

@@ -10,9 +10,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from api.embedded import ManagedServer
-from api.settings import Settings
-from tests.api.job_flows import (
+from sandbox.embedded import ManagedServer
+from server.settings import Settings
+from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
     create_course,
@@ -23,7 +23,7 @@ from tests.api.job_flows import (
     job_has_status,
     job_settings,
 )
-from tests.api.stand_in_lms import Reply, StandInLms
+from tests.jobs.stand_in_lms import Reply, StandInLms
 
 LEASE_SECONDS = 3
 
@@ -45,7 +45,7 @@ async def worker_process(settings: Settings, log: Path) -> AsyncIterator[asyncio
     }
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "api.cli", "worker", env=env, stdout=out, stderr=out
+            sys.executable, "-m", "server.cli", "worker", env=env, stdout=out, stderr=out
         )
     try:
         yield process

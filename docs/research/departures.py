@@ -48,9 +48,9 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.embedded import ManagedServer, free_port, start_mongo, start_redis
 from realtime.hub import Hub
-from realtime.subscription import Gap
+from realtime.inbox import Gap
+from sandbox.embedded import ManagedServer, free_port, start_mongo, start_redis
 
 N = 2000
 WARMUP = 100

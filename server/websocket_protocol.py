@@ -136,3 +136,15 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message["type"] == "websocket.accept":
             self.response = None  # type: ignore[assignment]  # written: nothing reads it again
+
+
+# uvicorn accepts 16 MiB WebSocket messages by default; the largest message a client has reason to
+# send is a subscribe (a document within the token limit, and its variables): a few KiB.
+WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
+# Per-message deflate roughly triples a subscribed socket's memory (~55 to ~150 KiB measured) to
+# shrink frames of a few hundred bytes: off.
+UVICORN_WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
+    "ws": LeanWebSocketProtocol,
+    "ws_max_size": WS_MAX_MESSAGE_BYTES,
+    "ws_per_message_deflate": False,
+}

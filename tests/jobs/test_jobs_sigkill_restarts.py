@@ -17,11 +17,11 @@ from typing import Any
 import httpx2 as httpx
 
 from api.auth import issue_token
-from api.embedded import ManagedServer
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
 from store.database import Collections
-from tests.api.job_flows import CREATE_COURSE, ENROLL, database, eventually, job_settings
-from tests.api.stand_in_lms import Reply, StandInLms
+from tests.jobs.job_flows import CREATE_COURSE, ENROLL, database, eventually, job_settings
+from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, Enrollwire
 
 APPROVALS = 500

@@ -2,36 +2,26 @@
 
 Plain HTML, CSS and ES modules from the top-level `web/` folder, no build step; they talk
 to `/graphql` like any other client. In development a sign-in endpoint mints a token for
-a demo user, so the pages work without an identity provider; it never exists in
-production, whatever `ENROLLWIRE_PAGES` says.
+a demo user (`sandbox.sign_in`), so the pages work without an identity provider; it never
+exists in production, whatever `ENROLLWIRE_PAGES` says.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from os import PathLike
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.auth import issue_token
-from api.demo import DEMO_ADMIN, DEMO_STUDENT
-from api.limits import BodyTooLarge, read_bounded
-from api.settings import Settings
-from domain.viewer import Role
+from sandbox.sign_in import dev_sign_in
+from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-SIGN_IN_TTL_SECONDS = 8 * 3600
-MAX_SIGN_IN_BYTES = 1024
-DEMO_USERS = {
-    Role.STUDENT: (DEMO_STUDENT, "student@example.com"),
-    Role.ADMIN: (DEMO_ADMIN, "admin@example.com"),
-}
 
 # Same-origin everything: the pages load only their own files and talk only to this server.
 CONTENT_SECURITY_POLICY = (
@@ -62,33 +52,6 @@ def _page(url: str, file: str) -> Route:
         return FileResponse(path, headers={**NO_CACHE, "Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
     return Route(url, endpoint, methods=["GET", "HEAD"])
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def dev_sign_in(auth_secret: str) -> Route:
-    """`POST /app/dev/sign-in {"role": "student"|"admin"}` -> a token for that demo user."""
-
-    async def endpoint(request: Request) -> Response:
-        # JSON only: a cross-site form cannot send it without a CORS preflight we never grant.
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _error(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json")
-        try:
-            body = json.loads(await read_bounded(request.receive, MAX_SIGN_IN_BYTES))
-        except BodyTooLarge:
-            return _error(413, "TOO_LARGE", f"at most {MAX_SIGN_IN_BYTES} bytes")
-        except ValueError:
-            return _error(400, "MALFORMED", "the body is not JSON")
-        role = body.get("role") if isinstance(body, dict) else None
-        if role not in {r.value for r in Role}:
-            return _error(400, "MALFORMED", 'expected {"role": "student"} or {"role": "admin"}')
-        user, email = DEMO_USERS[Role(role)]
-        token = issue_token(auth_secret, user, Role(role), SIGN_IN_TTL_SECONDS, email)
-        return JSONResponse({"token": token, "userId": user, "role": role, "expiresIn": SIGN_IN_TTL_SECONDS})
-
-    return Route("/app/dev/sign-in", endpoint, methods=["POST"])
 
 
 def page_routes(settings: Settings) -> list[BaseRoute]:
