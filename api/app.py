@@ -29,7 +29,7 @@ from domain.changes import lapse_due_holds, resume_pending
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
 from jobs.pool import Jobs, start_jobs
-from realtime.change_publisher import RealtimePublisher
+from realtime.change_publisher import ChangePublisher
 from realtime.feeds import Feeds
 from realtime.hub import Hub
 from resolvers.schema import Limits, build_schema
@@ -84,7 +84,7 @@ def build_services(
         courses=MongoCourseStore(collections),
         coupons=MongoCouponStore(collections),
         enrollments=MongoEnrollmentStore(collections),
-        publisher=RealtimePublisher(hub),
+        publisher=ChangePublisher(hub),
         jobs=MongoJobQueue(collections),
         clock=SystemClock(),
         payments=MongoPaymentLedger(collections),

@@ -1,9 +1,10 @@
-"""The one place every enrollment change passes through after its write succeeded.
+"""The one place every enrollment change passes through: its conditional write, then what follows.
 
-It publishes the change and then does the follow-up work the write recorded in the
-enrollment's outbox (`pending`): settling the coupon hold and enqueuing the jobs that
-approval needs. Each follow-up is idempotent and clears its outbox entry only when done,
-so a crash in between is repaired by `resume_pending` on the next sweep.
+`transition` applies one action of the state table as one conditional write and says why
+it was refused. `record_change` publishes the change and then does the follow-up work the
+write recorded in the enrollment's outbox (`pending`): settling the coupon hold and enqueuing
+the jobs that approval needs. Each follow-up is idempotent and clears its outbox entry only
+when done, so a crash in between is repaired by `resume_pending` on the next sweep.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from domain.enrollment import Effect, Enrollment, EnrollmentStatus, HoldState
+from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
+from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
+from domain.ports import TransitionExtras
 from domain.services import Services
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,32 @@ log = logging.getLogger(__name__)
 # An outbox entry younger than this is still being handled by the request that wrote it. It is
 # compared with `updatedAt`, the database's clock: the grace dwarfs any skew between the two.
 PENDING_GRACE = timedelta(seconds=30)
+
+_REFUSALS: dict[Action, str] = {
+    Action.APPROVE: "only an enrollment awaiting approval can be approved",
+    Action.REJECT: "only an enrollment awaiting approval can be rejected",
+    Action.CANCEL: "this enrollment can no longer be cancelled",
+    Action.RETRY_PAYMENT: "only a failed payment can be retried",
+}
+
+
+async def transition(
+    services: Services, enrollment_id: str, action: Action, extras: TransitionExtras
+) -> Enrollment:
+    """Apply `action` in one conditional write and publish the change; a refusal says why."""
+    changed = await services.enrollments.apply_transition(
+        enrollment_id, action, extras, now=services.clock.now()
+    )
+    if changed is None:
+        if await services.enrollments.get(enrollment_id) is None:
+            raise not_found()
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, _REFUSALS[action], "enrollmentId")
+    await record_change(services, changed, EventType.STATUS_CHANGED, changed.previous_status)
+    return changed
+
+
+def not_found() -> DomainError:
+    return DomainError.of(ErrorCode.ENROLLMENT_NOT_FOUND, "no such enrollment", "enrollmentId")
 
 
 async def record_change(

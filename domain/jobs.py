@@ -81,7 +81,7 @@ class JobStats:
     oldest_pending_seconds: float | None
 
 
-class Outcome(StrEnum):
+class CallResult(StrEnum):
     SUCCESS = "SUCCESS"
     RETRYABLE = "RETRYABLE"
     PERMANENT = "PERMANENT"
@@ -91,12 +91,12 @@ class Outcome(StrEnum):
 class Attempt:
     """What one call to the remote system came to."""
 
-    outcome: Outcome
+    outcome: CallResult
     error: str | None = None
     retry_after: float | None = None
 
 
-SUCCEEDED = Attempt(Outcome.SUCCESS)
+SUCCEEDED = Attempt(CallResult.SUCCESS)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -120,16 +120,16 @@ def classify_response(status_code: int, retry_after: str | None, now: datetime) 
         return SUCCEEDED
     error = f"HTTP {status_code}"
     if status_code == 429:
-        return Attempt(Outcome.RETRYABLE, error, parse_retry_after(retry_after, now))
+        return Attempt(CallResult.RETRYABLE, error, parse_retry_after(retry_after, now))
     if status_code >= 500:
-        return Attempt(Outcome.RETRYABLE, error)
+        return Attempt(CallResult.RETRYABLE, error)
     # Any other 4xx (and a stray 1xx/3xx): asking again will not change the answer.
-    return Attempt(Outcome.PERMANENT, error)
+    return Attempt(CallResult.PERMANENT, error)
 
 
 def network_failure(description: str) -> Attempt:
     """Timeouts, refused connections, resets: the remote end may answer next time."""
-    return Attempt(Outcome.RETRYABLE, description)
+    return Attempt(CallResult.RETRYABLE, description)
 
 
 class Verdict(StrEnum):
@@ -166,9 +166,9 @@ class RetryPolicy:
 
     def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:
         """`job` as claimed for this attempt (its `attempts` already counts it)."""
-        if attempt.outcome is Outcome.SUCCESS:
+        if attempt.outcome is CallResult.SUCCESS:
             return Decision(Verdict.SUCCEEDED)
-        if attempt.outcome is Outcome.PERMANENT or job.attempts_this_round >= self.max_attempts:
+        if attempt.outcome is CallResult.PERMANENT or job.attempts_this_round >= self.max_attempts:
             return Decision(Verdict.DEAD, error=attempt.error)
         delay = self.delay(job.attempts_this_round, attempt.retry_after, uniform)
         return Decision(Verdict.RETRY, delay, attempt.error)

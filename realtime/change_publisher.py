@@ -12,7 +12,7 @@ from realtime.hub import Hub
 log = logging.getLogger(__name__)
 
 
-class RealtimePublisher:
+class ChangePublisher:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 

@@ -147,7 +147,7 @@ class Member:
         self._backlog: deque[tuple[str, float | None]] | None = None  # set while a write waits
         self._writer: asyncio.Task[None] | None = None
 
-    def deliver(self, payload: str, written_at: float, now: float) -> None:
+    def send(self, payload: str, written_at: float, now: float) -> None:
         """Writes one shared payload, or ends the member if its backlog is full."""
         if self.ended:
             return
@@ -288,7 +288,7 @@ class Feed:
                 written_at, now = change.at.timestamp(), loop.time()
                 # A copy: a member that ends while written to leaves the set.
                 for member in list(self.members):
-                    member.deliver(payload, written_at, now)
+                    member.send(payload, written_at, now)
                 # Events queued in a burst would otherwise all go out before anything else runs.
                 await asyncio.sleep(0)
 

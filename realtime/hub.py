@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from realtime.inbox import RECONNECTED, Subscription
+from realtime.inbox import RECONNECTED, Inbox
 from realtime.link import LINK_ERRORS, Link, LinkLost, describe
-from realtime.redis_publisher import Publisher
-from realtime.registry import Channels
+from realtime.redis_publisher import RedisPublisher
+from realtime.registry import SubscriberRegistry
 from realtime.supervise import cancel_and_wait, full_jitter, supervise
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Hub:
         if not 0 < reconnect_base <= reconnect_cap:
             raise ValueError("need 0 < reconnect_base <= reconnect_cap")
         self._url = redis_url
-        self._channels = Channels(buffer_size)
+        self._channels = SubscriberRegistry(buffer_size)
         self._hb_interval = heartbeat_interval
         self._hb_timeout = heartbeat_timeout
         self._base, self._cap = reconnect_base, reconnect_cap
@@ -73,7 +73,7 @@ class Hub:
         self._unanswered_since: float | None = None
         self._hb_kick = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._publisher: Publisher | None = None
+        self._publisher: RedisPublisher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._syncs: set[asyncio.Task[None]] = set()
         self._started = self._stopped = self._connected_before = False
@@ -99,7 +99,7 @@ class Hub:
         if self._started:
             raise RuntimeError("Hub.start() may be called once")
         self._started = True
-        self._publisher = Publisher(self._url, self._timeout)
+        self._publisher = RedisPublisher(self._url, self._timeout)
         backoff = {"base": self._base, "cap": self._cap}
         self._tasks = [
             asyncio.create_task(supervise("hub reader", self._read_forever, **backoff)),
@@ -131,11 +131,11 @@ class Hub:
             raise RuntimeError("Hub.publish_many() before Hub.start()")
         return await self._publisher.publish_many(channels, payload)
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Inbox]:
         return self._subscription(channel)
 
     @asynccontextmanager
-    async def _subscription(self, channel: str) -> AsyncIterator[Subscription]:
+    async def _subscription(self, channel: str) -> AsyncIterator[Inbox]:
         sub = self._channels.attach(channel)
         if self._stopped:
             sub.close()
@@ -230,7 +230,7 @@ class Hub:
         if channel == self._hb_channel:
             self._on_echo()
         else:
-            self._channels.deliver(channel, payload)
+            self._channels.fan_out(channel, payload)
 
     def _on_echo(self) -> None:
         self._unanswered_since = None

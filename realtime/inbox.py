@@ -1,4 +1,4 @@
-"""One local subscriber's bounded buffer, fed by the hub's reader and drained by its consumer."""
+"""One local subscriber's inbox: a bounded buffer fed by the hub's reader and drained by its consumer."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ RECONNECTED = Gap(GapReason.RECONNECTED)
 OVERFLOW = Gap(GapReason.OVERFLOW)
 
 
-class Subscription:
+class Inbox:
     """Async iterator of `bytes | Gap` for one channel; ends when closed.
 
     The producer side (`push`, `push_gap`, `close`) never awaits, so the hub's reader
@@ -78,7 +78,7 @@ class Subscription:
         self._wakeup.set()
         return dropped
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> Inbox:
         return self
 
     async def __anext__(self) -> bytes | Gap:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 16
 
 
-class Publisher:
+class RedisPublisher:
     def __init__(self, url: str, timeout: float) -> None:
         self.published = 0
         self.failures = 0

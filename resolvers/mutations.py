@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import strawberry
 
-from domain import catalogue, deciding, enrolling
+from domain import admin_actions, catalogue, student_actions
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import PaymentMethod
 from domain.errors import AuthError, DomainError
@@ -93,7 +93,7 @@ async def _attempt(call: Awaitable[T]) -> T | DomainUserError:
 async def _enrollment_payload(
     info: Info,
     enrollment: DomainEnrollment,
-    payment: enrolling.PaymentSession | None = None,
+    payment: student_actions.PaymentSession | None = None,
     errors: list[UserError] | None = None,
 ) -> EnrollmentPayload:
     session = (
@@ -117,14 +117,14 @@ class Mutation:
         viewer = require_viewer(info)
         services = info.context.services
         try:
-            outcome = await enrolling.enroll(
+            outcome = await student_actions.enroll(
                 services, viewer, str(input.course_id), input.payment_method, input.coupon_code
             )
-        except enrolling.AlreadyEnrolled as already:
+        except student_actions.AlreadyEnrolled as already:
             return await _enrollment_payload(
                 info,
                 already.existing,
-                enrolling.payment_session(services, already.existing),
+                student_actions.payment_session(services, already.existing),
                 [UserError.of(already.error)],
             )
         except DomainError as failure:
@@ -136,7 +136,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")
     async def retry_payment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
         result = await _attempt(
-            enrolling.retry_payment(info.context.services, require_viewer(info), str(enrollment_id))
+            student_actions.retry_payment(info.context.services, require_viewer(info), str(enrollment_id))
         )
         if isinstance(result, DomainUserError):
             return EnrollmentPayload(errors=[UserError.of(result)])
@@ -144,26 +144,26 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[SignedIn])
     async def cancel_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = deciding.cancel(info.context.services, require_viewer(info), str(enrollment_id))
+        call = student_actions.cancel(info.context.services, require_viewer(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def approve_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = deciding.approve(info.context.services, require_admin(info), str(enrollment_id))
+        call = admin_actions.approve(info.context.services, require_admin(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def reject_enrollment(
         self, info: Info, enrollment_id: strawberry.ID, reason: str
     ) -> EnrollmentPayload:
-        call = deciding.reject(info.context.services, require_admin(info), str(enrollment_id), reason)
+        call = admin_actions.reject(info.context.services, require_admin(info), str(enrollment_id), reason)
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly], description="At most 100 ids.")
     async def bulk_approve_enrollments(
         self, info: Info, enrollment_ids: list[strawberry.ID]
     ) -> BulkApprovePayload:
-        call = deciding.bulk_approve(
+        call = admin_actions.bulk_approve(
             info.context.services, require_admin(info), [str(i) for i in enrollment_ids]
         )
         result = await _attempt(call)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from domain import enrolling
+from domain import student_actions
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import Action, Enrollment, EnrollmentStatus, HoldState, PaymentMethod
 from domain.errors import DomainError, ErrorCode
@@ -90,14 +90,14 @@ async def test_lapsed_hold_frees_the_coupon_at_once_then_is_released_once(
     running: RunningApp, gql: GraphQLClient
 ) -> None:
     services, clock = own_clock(running)
-    first = await enrolling.enroll(services, ALICE, "c1", PaymentMethod.CARD, "only")
+    first = await student_actions.enroll(services, ALICE, "c1", PaymentMethod.CARD, "only")
     assert first.enrollment.amount_due.amount == PRICE // 2
     with pytest.raises(DomainError) as exhausted:
-        await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+        await student_actions.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
     assert exhausted.value.error.code is ErrorCode.COUPON_EXHAUSTED
 
     clock.advance(1.001)
-    second = await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+    second = await student_actions.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
     assert second.enrollment.amount_due.amount == PRICE // 2
     before_sweep = await coupon_doc(running)
     assert (before_sweep["lapsed"], len(before_sweep["holds"])) == (0, 2), "no sweeper has run yet"
@@ -126,9 +126,9 @@ async def test_lapsed_hold_frees_the_coupon_at_once_then_is_released_once(
 @pytest.mark.usefixtures("seeded")
 async def test_payment_after_lapse_but_before_the_sweep_stays_within_the_limit(running: RunningApp) -> None:
     services, clock = own_clock(running)
-    first = await enrolling.enroll(services, ALICE, "c1", PaymentMethod.CARD, "ONLY")
+    first = await student_actions.enroll(services, ALICE, "c1", PaymentMethod.CARD, "ONLY")
     clock.advance(1.001)
-    await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+    await student_actions.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
     before = await coupon_doc(running)
     # Redeeming the overdue hold now would make two uses of a one-use coupon: refused, nothing written.
     assert await settle(services, first.enrollment.id) is None

@@ -13,7 +13,7 @@ import httpx2 as httpx
 from domain.enrollment import AccessStatus
 from domain.viewer import Role
 from realtime.envelope import Envelope
-from realtime.inbox import Subscription
+from realtime.inbox import Inbox
 from server.settings import Settings
 from store.database import Collections, Doc, connect
 from tests.jobs.stand_in_lms import StandInLms
@@ -107,7 +107,7 @@ async def approve(app: Instance, enrollment_id: str) -> dict[str, Any]:
     return payload
 
 
-async def access_changes(events: Subscription, until: AccessStatus) -> list[tuple[AccessStatus, int]]:
+async def access_changes(events: Inbox, until: AccessStatus) -> list[tuple[AccessStatus, int]]:
     """(status, attempts) of every change pushed on a user channel, up to `until`."""
     seen: list[tuple[AccessStatus, int]] = []
     async for item in events:

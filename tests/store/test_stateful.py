@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 from pymongo import AsyncMongoClient
 
 from api.app import build_services
-from domain import catalogue, deciding, enrolling
+from domain import admin_actions, catalogue, student_actions
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import ACTIVE_STATUSES, Action, HoldState, PaymentMethod
 from domain.errors import DomainError, ErrorCode
@@ -117,7 +117,7 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
             coupon=st.sampled_from([True, True, False]),  # the scarce coupon is the point
         )
         def enroll(self, user: Viewer, course: str, method: PaymentMethod, coupon: bool) -> None:
-            call = enrolling.enroll(self.services, user, course, method, COUPON if coupon else None)
+            call = student_actions.enroll(self.services, user, course, method, COUPON if coupon else None)
             outcome = self._attempt(call)
             if outcome is not None:
                 self.ids.append(outcome.enrollment.id)
@@ -125,17 +125,17 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def approve(self, index: int) -> None:
-            self._attempt(deciding.approve(self.services, ADMIN, self._pick(index)))
+            self._attempt(admin_actions.approve(self.services, ADMIN, self._pick(index)))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def reject(self, index: int) -> None:
-            self._attempt(deciding.reject(self.services, ADMIN, self._pick(index), "no seats"))
+            self._attempt(admin_actions.reject(self.services, ADMIN, self._pick(index), "no seats"))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def cancel(self, index: int) -> None:
-            self._attempt(deciding.cancel(self.services, self._owner(index), self._pick(index)))
+            self._attempt(student_actions.cancel(self.services, self._owner(index), self._pick(index)))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
@@ -145,7 +145,7 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def retry_payment(self, index: int) -> None:
-            self._attempt(enrolling.retry_payment(self.services, self._owner(index), self._pick(index)))
+            self._attempt(student_actions.retry_payment(self.services, self._owner(index), self._pick(index)))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))

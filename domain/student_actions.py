@@ -1,4 +1,4 @@
-"""A student enrolls, or tries paying again."""
+"""What students do: enroll, try paying again, cancel."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.changes import record_change
+from domain.changes import not_found, record_change, transition
 from domain.coupon import Coupon, ReservationOutcome, normalize_code
 from domain.course import Course
 from domain.enrollment import (
@@ -165,19 +165,22 @@ def _draft(
 
 
 async def retry_payment(services: Services, viewer: Viewer, enrollment_id: str) -> EnrollOutcome:
+    await _owned(services, viewer, enrollment_id, "only the student who enrolled may retry the payment")
+    extras = TransitionExtras(new_reference=new_reference())
+    changed = await transition(services, enrollment_id, Action.RETRY_PAYMENT, extras)
+    return EnrollOutcome(changed, payment_session(services, changed))
+
+
+async def cancel(services: Services, viewer: Viewer, enrollment_id: str) -> Enrollment:
+    await _owned(services, viewer, enrollment_id, "only the student who enrolled may cancel")
+    return await transition(services, enrollment_id, Action.CANCEL, TransitionExtras())
+
+
+async def _owned(services: Services, viewer: Viewer, enrollment_id: str, refusal: str) -> Enrollment:
+    """The enrollment, if it exists and is the viewer's own."""
     current = await services.enrollments.get(enrollment_id)
     if current is None:
-        raise DomainError.of(ErrorCode.ENROLLMENT_NOT_FOUND, "no such enrollment", "enrollmentId")
+        raise not_found()
     if current.user_id != viewer.user_id:
-        raise forbidden("only the student who enrolled may retry the payment")
-    extras = TransitionExtras(new_reference=new_reference())
-    now = services.clock.now()
-    changed = await services.enrollments.apply_transition(
-        enrollment_id, Action.RETRY_PAYMENT, extras, now=now
-    )
-    if changed is None:
-        raise DomainError.of(
-            ErrorCode.INVALID_TRANSITION, "only a failed payment can be retried", "enrollmentId"
-        )
-    await record_change(services, changed, EventType.STATUS_CHANGED, changed.previous_status)
-    return EnrollOutcome(changed, payment_session(services, changed))
+        raise forbidden(refusal)
+    return current
