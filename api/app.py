@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
 from api.limits import BodyLimit
 from api.metrics import Metrics
@@ -32,6 +31,7 @@ from jobs.pool import Jobs, start_jobs
 from realtime.change_publisher import ChangePublisher
 from realtime.feeds import Feeds
 from realtime.hub import Hub
+from realtime.supervise import Supervisor, every
 from resolvers.schema import Limits, build_schema
 from sandbox.checkout import SandboxCheckout
 from sandbox.lms import sandbox_job_routes
@@ -127,7 +127,7 @@ def create_app(settings: Settings) -> App:
         metrics.watch_hub(
             lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
         )
-        tasks = TaskGroup()
+        tasks = Supervisor()
         tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
         tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
         metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))

@@ -7,12 +7,12 @@ turns it into an `Attempt`, and `RetryPolicy.decide` says whether the job succee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
+from domain.backoff import Uniform, backoff_window, full_jitter
 from domain.enrollment import AccessStatus
 
 
@@ -145,9 +145,6 @@ class Decision:
     error: str | None = None
 
 
-Uniform = Callable[[float, float], float]
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 6
@@ -156,12 +153,10 @@ class RetryPolicy:
 
     def window(self, attempts: int) -> float:
         """Upper bound of the full-jitter delay before attempt `attempts + 1`."""
-        # Past the cap the exponent only risks overflow.
-        exponent = min(attempts, 64)
-        return min(self.cap_seconds, self.base_seconds * 2.0**exponent)
+        return backoff_window(attempts + 1, self.base_seconds, self.cap_seconds)
 
     def delay(self, attempts: int, retry_after: float | None, uniform: Uniform) -> float:
-        jittered = uniform(0.0, self.window(attempts))
+        jittered = full_jitter(attempts + 1, self.base_seconds, self.cap_seconds, uniform)
         return max(jittered, retry_after) if retry_after is not None else jittered
 
     def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:

@@ -29,19 +29,19 @@ from typing import TypeVar
 
 import httpx2 as httpx
 
-from api.background import TaskGroup, every
+from domain.backoff import Uniform
 from domain.jobs import (
     Attempt,
     Job,
     JobKind,
     RetryPolicy,
-    Uniform,
     Verdict,
     classify_response,
     network_failure,
 )
 from domain.provisioning import mirror_access, resync_access
 from domain.services import Services
+from realtime.supervise import Supervisor, every
 from server.settings import Settings
 from store.jobs import MongoJobQueue
 
@@ -123,7 +123,7 @@ class WorkerPool:
         self._claiming = asyncio.Lock()
         self._idle_workers = 0
         self._someone_idle = asyncio.Event()
-        self._tasks = TaskGroup()
+        self._tasks = Supervisor()
 
     def start(self) -> None:
         if not self._wakeups:
@@ -277,7 +277,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 class Jobs:
     """The job machinery one process runs: the shared HTTP client, the pool, the mirror sweep."""
 
-    def __init__(self, client: httpx.AsyncClient, pool: WorkerPool | None, sweeps: TaskGroup) -> None:
+    def __init__(self, client: httpx.AsyncClient, pool: WorkerPool | None, sweeps: Supervisor) -> None:
         self.client = client
         self.pool = pool
         self._sweeps = sweeps
@@ -303,7 +303,7 @@ def start_jobs(settings: Settings, services: Services, count: AttemptCounter = _
     if timeout >= settings.job_lease_seconds:
         log.warning("ENROLLWIRE_JOB_LEASE_SECONDS should exceed the HTTP timeout, or jobs may run twice")
     client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
-    sweeps = TaskGroup()
+    sweeps = Supervisor()
     sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(services)))
     targets = job_targets(settings)
     pool = None

@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from domain.backoff import full_jitter
 from realtime.inbox import RECONNECTED, Inbox
 from realtime.link import LINK_ERRORS, Link, LinkLost, describe
 from realtime.redis_publisher import RedisPublisher
 from realtime.registry import SubscriberRegistry
-from realtime.supervise import cancel_and_wait, full_jitter, supervise
+from realtime.supervise import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +188,7 @@ class Hub:
                 # A link that never carried an echo keeps backing off: Redis may be flapping.
                 failures = 1 if link.proven else failures + 1
             self._first_attempt.set()
-            await asyncio.sleep(full_jitter(failures, self._base, self._cap))
+            await asyncio.sleep(full_jitter(failures, self._base, self._cap, random.uniform))
 
     async def _connect(self) -> Link:
         link = Link(self._url, self._timeout, self._poll)
