@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -11,7 +11,7 @@ from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
-from domain.jobs import Job, JobPage, JobStats, JobStatus
+from domain.jobs import Decision, Job, JobPage, JobStats, JobStatus
 from domain.money import Money
 from domain.payment_events import EventWrite, PaymentEvent
 
@@ -119,6 +119,21 @@ class EventPublisher(Protocol):
 class JobQueue(Protocol):
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         """Idempotent: the jobs' ids derive from the enrollment."""
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Called after jobs were written by this process, to wake idle local workers."""
+
+    async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
+        """The oldest claimable job, now RUNNING under this worker's lease; None when none is due."""
+
+    async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
+        """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
+
+    async def release(self, job: Job, now: datetime) -> bool:
+        """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""
 
     async def get(self, job_id: str) -> Job | None: ...
     async def retry_dead(self, job_id: str, now: datetime) -> Job | None:

@@ -27,23 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import httpx2 as httpx
-
 from domain.backoff import Uniform
-from domain.jobs import (
-    Attempt,
-    Job,
-    JobKind,
-    RetryPolicy,
-    Verdict,
-    classify_response,
-    network_failure,
-)
-from domain.provisioning import mirror_access, resync_access
+from domain.jobs import Job, JobKind, RetryPolicy, Verdict
+from domain.ports import JobQueue
+from domain.provisioning import mirror_access
 from domain.services import Services
-from realtime.supervise import Supervisor, every
-from server.settings import Settings
-from store.jobs import MongoJobQueue
+from integrations.job_endpoints import JobEndpoints
+from realtime.supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -56,39 +46,11 @@ RELEASE_TIMEOUT = 2.0
 T = TypeVar("T")
 
 
-def job_targets(settings: Settings) -> dict[JobKind, str] | None:
-    """Where each kind of job is POSTed; the sandbox endpoints when unset in development."""
-    sandbox = settings.sandbox_enabled
-    lms = settings.lms_url or (f"{settings.base_url}/sandbox/lms" if sandbox else None)
-    notify = settings.notify_url or (f"{settings.base_url}/sandbox/notify" if sandbox else None)
-    if lms is None or notify is None:
-        return None
-    return {JobKind.PROVISION_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
-
-
-def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=settings.job_max_attempts,
-        base_seconds=settings.job_backoff_base_seconds,
-        cap_seconds=settings.job_backoff_cap_seconds,
-    )
-
-
-async def deliver(client: httpx.AsyncClient, url: str, job: Job, services: Services) -> Attempt:
-    try:
-        response = await client.post(url, json=job.body(), headers={"Idempotency-Key": job.id})
-    except httpx.TimeoutException as error:
-        return network_failure(f"timeout ({type(error).__name__})")
-    except httpx.TransportError as error:
-        return network_failure(f"{type(error).__name__}: {error}")
-    return classify_response(response.status_code, response.headers.get("retry-after"), services.clock.now())
-
-
 # Hears each attempt's result: succeeded, retry, dead, lease_lost, or released/interrupted at stop.
 AttemptCounter = Callable[[JobKind, str], None]
 
 
-def _uncounted(kind: JobKind, result: str) -> None:
+def uncounted(kind: JobKind, result: str) -> None:
     pass
 
 
@@ -98,23 +60,22 @@ class PoolConfig:
     lease_seconds: float
     poll_seconds: float
     policy: RetryPolicy
-    targets: dict[JobKind, str]
 
 
 class WorkerPool:
     def __init__(
         self,
         services: Services,
-        queue: MongoJobQueue,
-        client: httpx.AsyncClient,
+        queue: JobQueue,
+        endpoints: JobEndpoints,
         config: PoolConfig,
         uniform: Uniform = random.uniform,
-        count: AttemptCounter = _uncounted,
+        count: AttemptCounter = uncounted,
     ) -> None:
         self._services = services
         self._count = count
         self._queue = queue
-        self._client = client
+        self._endpoints = endpoints
         self._config = config
         self._uniform = uniform
         self._instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -214,7 +175,7 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         try:
-            attempt = await deliver(self._client, self._config.targets[job.kind], job, self._services)
+            attempt = await self._endpoints.call(job, self._services.clock)
         except asyncio.CancelledError:
             await self._give_back(job)
             raise
@@ -272,52 +233,3 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
             await event.wait()
     except TimeoutError:
         pass
-
-
-class Jobs:
-    """The job machinery one process runs: the shared HTTP client, the pool, the mirror sweep."""
-
-    def __init__(self, client: httpx.AsyncClient, pool: WorkerPool | None, sweeps: Supervisor) -> None:
-        self.client = client
-        self.pool = pool
-        self._sweeps = sweeps
-
-    async def stop_workers(self) -> bool:
-        """Releases what the workers hold and claims nothing more; False if none run here."""
-        if self.pool is None:
-            return False
-        await self.pool.stop()
-        return True
-
-    async def stop(self) -> None:
-        await self.stop_workers()
-        await self._sweeps.stop()
-        await self.client.aclose()
-
-
-def start_jobs(settings: Settings, services: Services, count: AttemptCounter = _uncounted) -> Jobs:
-    queue = services.jobs
-    if not isinstance(queue, MongoJobQueue):
-        raise TypeError("the worker pool needs the MongoDB job queue")
-    timeout = settings.job_http_timeout_seconds
-    if timeout >= settings.job_lease_seconds:
-        log.warning("ENROLLWIRE_JOB_LEASE_SECONDS should exceed the HTTP timeout, or jobs may run twice")
-    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
-    sweeps = Supervisor()
-    sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(services)))
-    targets = job_targets(settings)
-    pool = None
-    if settings.job_workers and targets is None:
-        log.error("ENROLLWIRE_LMS_URL / ENROLLWIRE_NOTIFY_URL unset: no job workers run, jobs wait")
-    elif settings.job_workers:
-        assert targets is not None
-        config = PoolConfig(
-            workers=settings.job_workers,
-            lease_seconds=settings.job_lease_seconds,
-            poll_seconds=settings.job_poll_seconds,
-            policy=retry_policy(settings),
-            targets=targets,
-        )
-        pool = WorkerPool(services, queue, client, config, count=count)
-        pool.start()
-    return Jobs(client, pool, sweeps)

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 from domain.backoff import full_jitter
+from realtime.buffer import BUFFER_SIZE
 from realtime.inbox import RECONNECTED, Inbox
 from realtime.link import LINK_ERRORS, Link, LinkLost, describe
 from realtime.redis_publisher import RedisPublisher
@@ -45,7 +46,7 @@ class Hub:
         self,
         redis_url: str,
         *,
-        buffer_size: int = 256,
+        buffer_size: int = BUFFER_SIZE,
         heartbeat_interval: float = 1.0,
         heartbeat_timeout: float = 3.0,
         reconnect_base: float = 0.1,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+
+from realtime.buffer import BoundedBuffer
 
 
 class GapReason(StrEnum):
@@ -32,11 +33,8 @@ class Inbox:
     """
 
     def __init__(self, channel: str, buffer_size: int) -> None:
-        if buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
         self.channel = channel
-        self._buffer_size = buffer_size
-        self._items: deque[bytes | Gap] = deque()
+        self._items: BoundedBuffer[bytes | Gap] = BoundedBuffer(buffer_size)
         self._wakeup = asyncio.Event()
         self._closed = False
 
@@ -53,7 +51,7 @@ class Inbox:
         return self._append(payload)
 
     def push_gap(self, gap: Gap) -> int:
-        if self._items and isinstance(self._items[-1], Gap):
+        if isinstance(self._items.last, Gap):
             # The queued gap already makes the consumer resync after everything before it.
             return 0
         return self._append(gap)
@@ -67,14 +65,12 @@ class Inbox:
         if self._closed:
             return 0
         dropped = 0
-        if len(self._items) >= self._buffer_size:
-            # The incoming item is dropped too: the consumer's resync after the gap
-            # reads state that already includes it, and the buffer stays strictly bounded.
-            dropped = sum(1 for queued in self._items if not isinstance(queued, Gap))
+        overflowed = self._items.offer(item)
+        if overflowed is not None:
+            # The consumer's resync after the gap reads state that already includes what was dropped.
+            dropped = sum(1 for queued in overflowed if not isinstance(queued, Gap))
             dropped += 0 if isinstance(item, Gap) else 1
-            self._items.clear()
-            item = item if isinstance(item, Gap) else OVERFLOW
-        self._items.append(item)
+            self._items.offer(item if isinstance(item, Gap) else OVERFLOW)
         self._wakeup.set()
         return dropped
 

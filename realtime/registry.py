@@ -17,8 +17,6 @@ class SubscriberRegistry:
     """
 
     def __init__(self, buffer_size: int) -> None:
-        if buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
         self.lock = asyncio.Lock()
         self.received = 0
         self.dropped = 0

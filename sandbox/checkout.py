@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from enum import StrEnum
 from html import escape
 from urllib.parse import parse_qs, urlencode
@@ -21,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from api.limits import BodyTooLarge, read_bounded
+from api.state import runtime_of
 from api.webhook_signature import HEADER, sign
 from domain.enrollment import Enrollment
 from domain.payment_events import PaymentEventType
@@ -66,15 +66,9 @@ def sandbox_event(enrollment: Enrollment, reference: str, choice: Choice) -> dic
 
 
 class SandboxCheckout:
-    def __init__(
-        self,
-        services: Callable[[], Services],
-        client: Callable[[], httpx.AsyncClient],
-        webhook_secret: str,
-        webhook_url: str,
-    ) -> None:
-        self._services = services
-        self._client = client
+    """Sends its webhooks through the process's one outbound client (`Runtime.http`)."""
+
+    def __init__(self, webhook_secret: str, webhook_url: str) -> None:
         self._secret = webhook_secret
         self._webhook_url = webhook_url
 
@@ -84,17 +78,18 @@ class SandboxCheckout:
             Route("/sandbox/checkout/pay", self.pay, methods=["POST"]),
         ]
 
-    async def _find(self, reference: str) -> Enrollment | None:
+    async def _find(self, services: Services, reference: str) -> Enrollment | None:
         if not reference or len(reference) > 200:
             return None
-        return await self._services().payments.by_reference(reference)
+        return await services.payments.by_reference(reference)
 
     async def checkout(self, request: Request) -> Response:
+        services = runtime_of(request).services
         reference = request.query_params.get("reference", "")
-        enrollment = await self._find(reference)
+        enrollment = await self._find(services, reference)
         if enrollment is None:
             return _page("Unknown payment", "<p>No enrollment has this payment reference.</p>", 404)
-        course = await self._services().courses.get_course(enrollment.course_id)
+        course = await services.courses.get_course(enrollment.course_id)
         title = course.title if course is not None else enrollment.course_id
         currency = enrollment.amount_due.currency
         buttons = "".join(
@@ -120,14 +115,15 @@ class SandboxCheckout:
         choice = form.get("choice", [""])[0]
         if choice not in {c.value for c in Choice}:
             return _page("Bad request", "<p>Choose Pay, Pay half or Decline.</p>", 400)
-        enrollment = await self._find(reference)
+        runtime = runtime_of(request)
+        enrollment = await self._find(runtime.services, reference)
         if enrollment is None:
             return _page("Unknown payment", "<p>No enrollment has this payment reference.</p>", 404)
         payload = json.dumps(sandbox_event(enrollment, reference, Choice(choice))).encode()
-        t = int(self._services().clock.now().timestamp())
+        t = int(runtime.services.clock.now().timestamp())
         headers = {"Content-Type": "application/json", HEADER: sign(self._secret, payload, t)}
         try:
-            answer = await self._client().post(self._webhook_url, content=payload, headers=headers)
+            answer = await runtime.http.post(self._webhook_url, content=payload, headers=headers)
         except httpx.HTTPError as error:
             return _page("Gateway error", f"<p>The webhook could not be sent: {escape(repr(error))}</p>", 502)
         back = "/sandbox/checkout?" + urlencode({"reference": reference})

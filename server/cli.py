@@ -38,20 +38,11 @@ def _resolve_servers(settings: Settings) -> Settings:
 
 
 async def _seed(settings: Settings) -> None:
-    from api.app import build_services
-    from realtime.hub import Hub
     from sandbox.demo import seed_demo
-    from store.database import Collections, connect
-    from store.indexes import ensure_indexes
+    from server.runtime import open_runtime
 
-    assert settings.mongodb_url is not None and settings.redis_url is not None
-    mongo = connect(settings.mongodb_url)
-    try:
-        collections = Collections.of(mongo, settings.mongodb_db)
-        await ensure_indexes(collections)
-        await seed_demo(build_services(settings, collections, Hub(settings.redis_url)))
-    finally:
-        await mongo.close()
+    async with open_runtime(settings, sweeps=False, jobs=False) as runtime:
+        await seed_demo(runtime.services)
 
 
 def _print_welcome(settings: Settings) -> None:

@@ -6,27 +6,27 @@ whole life, the handshake's request and response (their headers parsed twice) an
 per socket for a queue that holds one message at a time. This subclass lets the handshake go
 once it is answered and uses a list-backed queue and flag with the same behaviour.
 
-It also offers, as the ASGI scope extension `FAST_SEND`, a way to write one text frame at once:
-a shared feed writes the same event to thousands of sockets, and the ASGI path (Starlette's
-state checks, its exception wrapper, uvicorn's send, the websockets library's framing) is most
-of what a frame costs. The fast send frames the text itself and declines (None) whenever the
-socket is not open and writable, so the caller falls back to the ASGI send, which knows why.
+It also offers, as the ASGI scope extension `FAST_SEND` (`realtime.feeds.socket.FastSend`), a
+way to write one text frame at once: a shared feed writes the same event to thousands of
+sockets, and the ASGI path (Starlette's state checks, its exception wrapper, uvicorn's send, the
+websockets library's framing) is most of what a frame costs. The fast send frames the text
+itself and declines (None) whenever the socket is not open and writable, so the caller falls
+back to the ASGI send, which knows why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from realtime.feeds.socket import FAST_SEND
+
 T = TypeVar("T")
 
-FAST_SEND: Final = "enrollwire.websocket.send_text"
-FastSend = Callable[[str], "bool | None"]
 _FIN_TEXT = 0x81  # FIN, opcode 1; no RSV bits: per-message deflate is off (api.limits)
 
 

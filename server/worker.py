@@ -12,11 +12,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_workers(settings: Settings) -> None:
-    from api.app import build_services
-    from jobs.pool import start_jobs
-    from realtime.hub import Hub
-    from store.database import Collections, connect
-    from store.indexes import ensure_indexes
+    from server.runtime import open_runtime
 
     if settings.mongodb_url is None or settings.redis_url is None:
         raise SystemExit("enrollwire worker needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL")
@@ -26,19 +22,7 @@ async def run_workers(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    mongo = connect(settings.mongodb_url)
-    hub = Hub(settings.redis_url)
-    try:
-        collections = Collections.of(mongo, settings.mongodb_db)
-        await ensure_indexes(collections)
-        # Access changes are pushed to the students' tabs through Redis, like the API's own.
-        await hub.start()
-        jobs = start_jobs(settings, build_services(settings, collections, hub))
+    # Access changes are pushed to the students' tabs through Redis, like the API's own.
+    async with open_runtime(settings, sweeps=False):
         log.info("job workers running: %d", settings.job_workers)
-        try:
-            await stop.wait()
-        finally:
-            await jobs.stop()
-    finally:
-        await hub.stop()
-        await mongo.close()
+        await stop.wait()

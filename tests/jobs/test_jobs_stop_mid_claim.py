@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 
 import httpx2 as httpx
 
-from api.app import build_services
-from jobs.pool import RELEASE_TIMEOUT, PoolConfig, WorkerPool, job_targets, retry_policy
+from integrations.job_endpoints import JobEndpoints
+from jobs.pool import RELEASE_TIMEOUT, PoolConfig, WorkerPool
 from realtime.hub import Hub
 from sandbox.embedded import HOST, ManagedServer
+from server.runtime import build_services, job_targets, retry_policy
 from server.settings import Settings
 from store.database import Collections, connect
-from store.jobs import MongoJobQueue
 from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
@@ -55,11 +55,9 @@ async def pool_through(proxy: HoldingProxy, settings: Settings) -> AsyncIterator
             lease_seconds=LEASE_SECONDS,
             poll_seconds=settings.job_poll_seconds,
             policy=retry_policy(settings),
-            targets=targets,
         )
         async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
-            assert isinstance(services.jobs, MongoJobQueue)
-            pool = WorkerPool(services, services.jobs, client, config)
+            pool = WorkerPool(services, services.jobs, JobEndpoints(client, targets, 30), config)
             try:
                 yield pool
             finally:

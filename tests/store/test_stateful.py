@@ -25,7 +25,6 @@ from hypothesis.stateful import (
 )
 from pymongo import AsyncMongoClient
 
-from api.app import build_services
 from domain import admin_actions, catalogue, student_actions
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import ACTIVE_STATUSES, Action, HoldState, PaymentMethod
@@ -35,6 +34,7 @@ from domain.ports import TransitionExtras
 from domain.viewer import Role, Viewer
 from realtime.hub import Hub
 from sandbox.embedded import ManagedServer
+from server.runtime import build_services
 from store.database import Collections, Doc, connect
 from store.indexes import ensure_indexes
 from tests import servers
