@@ -65,14 +65,6 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobPage:
-    rows: list[Job]
-    has_next: bool
-    total: int
-    cursors: list[str]
-
-
-@dataclass(frozen=True)
 class JobStats:
     pending: int
     running: int

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
-from domain.jobs import Decision, Job, JobPage, JobStats, JobStatus
+from domain.jobs import Decision, Job, JobStats, JobStatus
 from domain.money import Money
 from domain.payment_events import EventWrite, PaymentEvent
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -46,8 +48,10 @@ class TransitionExtras:
 
 
 @dataclass(frozen=True)
-class Page:
-    rows: list[Enrollment]
+class Page(Generic[T]):
+    """One keyset page: its rows, whether more follow, the total matching, and each row's cursor."""
+
+    rows: list[T]
     has_next: bool
     total: int
     cursors: list[str]
@@ -101,7 +105,7 @@ class EnrollmentStore(Protocol):
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page: ...
+    ) -> Page[Enrollment]: ...
 
 
 class PaymentLedger(Protocol):
@@ -142,7 +146,7 @@ class JobQueue(Protocol):
     async def mark_access_synced(self, job: Job) -> None: ...
     async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...
     async def stats(self, now: datetime) -> JobStats: ...
-    async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage: ...
+    async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]: ...
 
 
 class Observer(Protocol):

@@ -9,8 +9,8 @@ import strawberry
 from domain import provisioning
 from domain.errors import DomainError
 from domain.jobs import Job as DomainJob
-from domain.jobs import JobKind, JobPage, JobStatus
-from resolvers.connections import PageInfo, page_size
+from domain.jobs import JobKind, JobStatus
+from resolvers.connections import Connection, connection, page_size
 from resolvers.context import Info
 from resolvers.permissions import AdminOnly
 from resolvers.queries import validation_error
@@ -48,29 +48,6 @@ class Job:
 
 
 @strawberry.type
-class JobEdge:
-    cursor: str
-    node: Job
-
-
-@strawberry.type
-class JobConnection:
-    edges: list[JobEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: JobPage) -> JobConnection:
-        edges = [JobEdge(cursor=c, node=Job.of(j)) for j, c in zip(page.rows, page.cursors, strict=True)]
-        end = page.cursors[-1] if page.cursors else None
-        return cls(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
-            total_count=page.total,
-        )
-
-
-@strawberry.type
 class JobStats:
     pending: int
     running: int
@@ -90,13 +67,13 @@ class JobQueries:
     @strawberry.field(permission_classes=[AdminOnly], description="Oldest first.")
     async def jobs(
         self, info: Info, status: JobStatus | None = None, first: int | None = 50, after: str | None = None
-    ) -> JobConnection:
+    ) -> Connection[Job]:
         size = page_size(first, info.context.max_page_size)
         try:
             page = await info.context.services.jobs.page(status, size, after)
         except DomainError as bad:
             raise validation_error(bad) from None
-        return JobConnection.of(page)
+        return connection(page, Job.of)
 
     @strawberry.field(permission_classes=[AdminOnly])
     async def job_stats(self, info: Info) -> JobStats:

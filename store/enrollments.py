@@ -21,7 +21,7 @@ from store.access import access_filter, access_update
 from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
 from store.indexes import ONE_ACTIVE_INDEX
-from store.pages import enrollment_page
+from store.pages import keyset_page
 from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
 
 
@@ -126,10 +126,10 @@ class MongoEnrollmentStore:
 
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page:
+    ) -> Page[Enrollment]:
         query: Doc = {}
         if status is not None:
             query["status"] = status.value
         if course_id is not None:
             query["courseId"] = course_id
-        return await enrollment_page(self._enrollments, query, first, after)
+        return await keyset_page(self._enrollments, query, first, after, enrollment_from, SUMMARY)
