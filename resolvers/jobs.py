@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import strawberry
@@ -79,13 +80,7 @@ class JobQueries:
     async def job_stats(self, info: Info) -> JobStats:
         services = info.context.services
         stats = await services.jobs.stats(services.clock.now())
-        return JobStats(
-            pending=stats.pending,
-            running=stats.running,
-            succeeded=stats.succeeded,
-            dead=stats.dead,
-            oldest_pending_seconds=stats.oldest_pending_seconds,
-        )
+        return JobStats(**dataclasses.asdict(stats))
 
 
 @strawberry.type
