@@ -85,7 +85,7 @@ class Stack:
         self.samples[name] = cpu
 
 
-STORE_ID_LOOKUP = Path(__file__).resolve().parent / "store_id_lookup"
+STORE_ID_LOOKUP = Path(__file__).resolve().parent.parent / "docs" / "research" / "store_id_lookup"
 
 
 def store_patched() -> bool:

@@ -8,7 +8,7 @@ Motor, broadcaster and httpx are not project dependencies, so run it from a thro
 
     python3 -m venv /tmp/ew-departures && /tmp/ew-departures/bin/pip install motor \
         'broadcaster[redis]' redis pymongo httpx httpx2 secantusdb==0.7.0b3
-    /tmp/ew-departures/bin/python bench/departures.py
+    /tmp/ew-departures/bin/python docs/research/departures.py
 
 It starts its own SecantusDB, redis-server and a minimal asyncio HTTP server (all child
 processes on free loopback ports) and prints markdown tables. Rates are the median of
