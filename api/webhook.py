@@ -92,7 +92,7 @@ async def _process(request: Request, services: Services, secrets: Sequence[str])
         verify(request.headers.get(HEADER), body, secrets, services.clock.now().timestamp())
     except SignatureError as error:
         raise Rejected(Rejection.BAD_SIGNATURE, str(error)) from None
-    return await apply_payment_event(services, parse_event(body))
+    return await apply_payment_event(services.payments, services.changes, parse_event(body))
 
 
 def require_json(content_type: str | None) -> None:

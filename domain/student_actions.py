@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.changes import not_found, record_change, transition
+from domain.changes import Changes, not_found, record_change, transition
 from domain.coupon import Coupon, ReservationOutcome, normalize_code
 from domain.course import Course
 from domain.enrollment import (
@@ -19,8 +19,8 @@ from domain.enrollment import (
 )
 from domain.errors import DomainError, ErrorCode, forbidden
 from domain.events import EventType
-from domain.ports import NewEnrollment, TransitionExtras
-from domain.services import Services
+from domain.ports import CouponStore, CourseStore, EnrollmentStore, NewEnrollment, Observer, TransitionExtras
+from domain.services import Policy
 from domain.viewer import Viewer
 
 
@@ -41,50 +41,54 @@ def new_reference() -> str:
     return "pay_" + secrets.token_urlsafe(18)
 
 
-def payment_session(services: Services, enrollment: Enrollment) -> PaymentSession | None:
+def payment_session(policy: Policy, enrollment: Enrollment) -> PaymentSession | None:
     reference = enrollment.payment_reference
     if reference is None:
         return None
     redirect = None
     if enrollment.payment_method is PaymentMethod.CARD:
-        redirect = f"{services.policy.checkout_url}?reference={reference}"
+        redirect = f"{policy.checkout_url}?reference={reference}"
     return PaymentSession(reference, redirect)
 
 
 async def enroll(
-    services: Services,
+    courses: CourseStore,
+    coupons: CouponStore,
+    changes: Changes,
+    policy: Policy,
+    observer: Observer,
     viewer: Viewer,
     course_id: str,
     method: PaymentMethod,
     coupon_code: str | None,
 ) -> EnrollOutcome:
-    course = await services.courses.get_course(course_id)
+    course = await courses.get_course(course_id)
     if course is None or not course.published:
         raise DomainError.of(ErrorCode.COURSE_NOT_FOUND, "no such course", "courseId")
     # One read answers both questions: is one active, and which version the new one continues.
-    history = await services.enrollments.for_user(viewer.user_id, [course_id])
+    history = await changes.enrollments.for_user(viewer.user_id, [course_id])
     existing = next((e for e in history if e.active), None)
     if existing is not None:
         raise AlreadyEnrolled(existing)
     previous = max((e.version for e in history), default=0)
 
-    now = services.clock.now()
-    enrollment_id = services.enrollments.new_id()
+    now = changes.clock.now()
+    enrollment_id = changes.enrollments.new_id()
     code = normalize_code(coupon_code) if coupon_code else None
     coupon = None
     if code is not None:
-        coupon = await _reserve(services, code, enrollment_id, viewer.user_id, now)
-    draft = _draft(services, viewer, course, method, enrollment_id, coupon, now, previous)
-    created = await services.enrollments.insert(draft)
+        coupon = await _reserve(coupons, observer, policy, code, enrollment_id, viewer.user_id, now)
+    draft = _draft(policy, viewer, course, method, enrollment_id, coupon, now, previous)
+    created = await changes.enrollments.insert(draft)
     if created is None:
         if coupon is not None:
-            await services.coupons.release_hold(coupon.code, enrollment_id, lapsed=False)
-        existing = await services.enrollments.active_for(viewer.user_id, course_id)
+            await coupons.release_hold(coupon.code, enrollment_id, lapsed=False)
+        existing = await changes.enrollments.active_for(viewer.user_id, course_id)
         if existing is None:  # the other enrollment ended in between: the caller may try again
             raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "an enrollment was just changed")
         raise AlreadyEnrolled(existing)
-    await record_change(services, created, EventType.CREATED, None)
-    return EnrollOutcome(created, payment_session(services, created), course)
+    await record_change(changes, created, EventType.CREATED, None)
+    return EnrollOutcome(created, payment_session(policy, created), course)
 
 
 class AlreadyEnrolled(DomainError):
@@ -101,32 +105,40 @@ _REFUSALS = {
 }
 
 
-async def _reserve(services: Services, code: str, enrollment_id: str, user_id: str, now: datetime) -> Coupon:
-    expires_at = now + services.policy.coupon_hold
-    coupon = await services.coupons.reserve(code, enrollment_id, user_id, now, expires_at)
+async def _reserve(
+    coupons: CouponStore,
+    observer: Observer,
+    policy: Policy,
+    code: str,
+    enrollment_id: str,
+    user_id: str,
+    now: datetime,
+) -> Coupon:
+    expires_at = now + policy.coupon_hold
+    coupon = await coupons.reserve(code, enrollment_id, user_id, now, expires_at)
     if coupon is not None:
-        services.observer.coupon_reservation(ReservationOutcome.RESERVED)
+        observer.coupon_reservation(ReservationOutcome.RESERVED)
         return coupon
-    outcome = await _why_refused(services, code, user_id, now)
-    services.observer.coupon_reservation(outcome)
+    outcome = await _why_refused(coupons, code, user_id, now)
+    observer.coupon_reservation(outcome)
     error_code, message = _REFUSALS[outcome]
     raise DomainError.of(error_code, message, "couponCode")
 
 
-async def _why_refused(services: Services, code: str, user_id: str, now: datetime) -> ReservationOutcome:
+async def _why_refused(coupons: CouponStore, code: str, user_id: str, now: datetime) -> ReservationOutcome:
     # The reservation's filter refused; read once to say why (the decision is already made).
-    current = await services.coupons.get_coupon(code, now)
+    current = await coupons.get_coupon(code, now)
     if current is None:
         return ReservationOutcome.NOT_FOUND
     if current.expires_at is not None and current.expires_at <= now:
         return ReservationOutcome.EXPIRED
-    if await services.coupons.user_holds_or_redeemed(code, user_id, now):
+    if await coupons.user_holds_or_redeemed(code, user_id, now):
         return ReservationOutcome.ALREADY_USED
     return ReservationOutcome.EXHAUSTED
 
 
 def _draft(
-    services: Services,
+    policy: Policy,
     viewer: Viewer,
     course: Course,
     method: PaymentMethod,
@@ -143,7 +155,7 @@ def _draft(
     if coupon is not None:
         pending.add(Effect.COUPON)
         if status is EnrollmentStatus.PENDING_PAYMENT:
-            hold_expires_at = now + services.policy.coupon_hold
+            hold_expires_at = now + policy.coupon_hold
     if status is EnrollmentStatus.APPROVED:
         pending.add(Effect.JOBS)
     return NewEnrollment(
@@ -164,21 +176,27 @@ def _draft(
     )
 
 
-async def retry_payment(services: Services, viewer: Viewer, enrollment_id: str) -> EnrollOutcome:
-    await _owned(services, viewer, enrollment_id, "only the student who enrolled may retry the payment")
+async def retry_payment(
+    changes: Changes, policy: Policy, viewer: Viewer, enrollment_id: str
+) -> EnrollOutcome:
+    await _owned(
+        changes.enrollments, viewer, enrollment_id, "only the student who enrolled may retry the payment"
+    )
     extras = TransitionExtras(new_reference=new_reference())
-    changed = await transition(services, enrollment_id, Action.RETRY_PAYMENT, extras)
-    return EnrollOutcome(changed, payment_session(services, changed))
+    changed = await transition(changes, enrollment_id, Action.RETRY_PAYMENT, extras)
+    return EnrollOutcome(changed, payment_session(policy, changed))
 
 
-async def cancel(services: Services, viewer: Viewer, enrollment_id: str) -> Enrollment:
-    await _owned(services, viewer, enrollment_id, "only the student who enrolled may cancel")
-    return await transition(services, enrollment_id, Action.CANCEL, TransitionExtras())
+async def cancel(changes: Changes, viewer: Viewer, enrollment_id: str) -> Enrollment:
+    await _owned(changes.enrollments, viewer, enrollment_id, "only the student who enrolled may cancel")
+    return await transition(changes, enrollment_id, Action.CANCEL, TransitionExtras())
 
 
-async def _owned(services: Services, viewer: Viewer, enrollment_id: str, refusal: str) -> Enrollment:
+async def _owned(
+    enrollments: EnrollmentStore, viewer: Viewer, enrollment_id: str, refusal: str
+) -> Enrollment:
     """The enrollment, if it exists and is the viewer's own."""
-    current = await services.enrollments.get(enrollment_id)
+    current = await enrollments.get(enrollment_id)
     if current is None:
         raise not_found()
     if current.user_id != viewer.user_id:

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from domain.backoff import Uniform
+from domain.changes import Changes
 from domain.jobs import Job, JobKind, RetryPolicy, Verdict
 from domain.ports import JobQueue
 from domain.provisioning import mirror_access
-from domain.services import Services
 from integrations.job_endpoints import JobEndpoints
 from realtime.supervise import Supervisor
 
@@ -65,16 +65,15 @@ class PoolConfig:
 class WorkerPool:
     def __init__(
         self,
-        services: Services,
-        queue: JobQueue,
+        changes: Changes,
         endpoints: JobEndpoints,
         config: PoolConfig,
         uniform: Uniform = random.uniform,
         count: AttemptCounter = uncounted,
     ) -> None:
-        self._services = services
+        self._changes = changes
         self._count = count
-        self._queue = queue
+        self._queue: JobQueue = changes.jobs
         self._endpoints = endpoints
         self._config = config
         self._uniform = uniform
@@ -113,7 +112,7 @@ class WorkerPool:
             await self._someone_idle.wait()
             self._reschedule.clear()
             try:
-                now = self._services.clock.now()
+                now = self._changes.clock.now()
                 due = await self._queue.next_due(now)
             except Exception:
                 log.exception("could not read the next due job; retrying in %.1fs", cap)
@@ -160,7 +159,7 @@ class WorkerPool:
                 self._someone_idle.clear()
 
     async def _claim(self, worker_id: str) -> Job | None:
-        claim = self._queue.claim_job(worker_id, self._config.lease_seconds, self._services.clock.now())
+        claim = self._queue.claim_job(worker_id, self._config.lease_seconds, self._changes.clock.now())
         claiming = asyncio.ensure_future(claim)
         try:
             return await asyncio.shield(claiming)
@@ -175,12 +174,12 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         try:
-            attempt = await self._endpoints.call(job, self._services.clock)
+            attempt = await self._endpoints.call(job, self._changes.clock)
         except asyncio.CancelledError:
             await self._give_back(job)
             raise
         decision = self._config.policy.decide(job, attempt, self._uniform)
-        finishing = asyncio.ensure_future(self._queue.finish(job, decision, self._services.clock.now()))
+        finishing = asyncio.ensure_future(self._queue.finish(job, decision, self._changes.clock.now()))
         try:
             done = await asyncio.shield(finishing)
         except asyncio.CancelledError:
@@ -198,7 +197,7 @@ class WorkerPool:
             self._reschedule.set()
         elif decision.verdict is Verdict.DEAD:
             log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
-        await mirror_access(self._services, done)
+        await mirror_access(self._changes, done)
 
     async def _give_back(self, job: Job) -> None:
         released = await self._release(job)
@@ -207,7 +206,7 @@ class WorkerPool:
     async def _release(self, job: Job) -> bool:
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
-                return await asyncio.shield(self._queue.release(job, self._services.clock.now()))
+                return await asyncio.shield(self._queue.release(job, self._changes.clock.now()))
         except Exception:
             log.warning("could not release job %s; its lease will expire", job.id, extra=_ids(job))
             return False

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import httpx2 as httpx
 
+from domain.changes import Changes
 from domain.jobs import JobKind
 from domain.provisioning import resync_access
-from domain.services import Services
 from integrations.job_endpoints import JobEndpoints
 from jobs.pool import AttemptCounter, PoolConfig, WorkerPool, uncounted
 from realtime.supervise import Supervisor, every
@@ -40,7 +40,7 @@ class Jobs:
 
 
 def start_jobs(
-    services: Services,
+    changes: Changes,
     client: httpx.AsyncClient,
     config: PoolConfig,
     targets: Mapping[JobKind, str] | None,
@@ -51,13 +51,13 @@ def start_jobs(
     if http_timeout >= config.lease_seconds:
         log.warning("ENROLLWIRE_JOB_LEASE_SECONDS should exceed the HTTP timeout, or jobs may run twice")
     sweeps = Supervisor()
-    sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(services)))
+    sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(changes)))
     pool = None
     if config.workers and targets is None:
         log.error("ENROLLWIRE_LMS_URL / ENROLLWIRE_NOTIFY_URL unset: no job workers run, jobs wait")
     elif config.workers:
         assert targets is not None
         endpoints = JobEndpoints(client, targets, http_timeout)
-        pool = WorkerPool(services, services.jobs, endpoints, config, count=count)
+        pool = WorkerPool(changes, endpoints, config, count=count)
         pool.start()
     return Jobs(pool, sweeps)

@@ -88,7 +88,7 @@ class JobMutations:
     @strawberry.mutation(permission_classes=[AdminOnly], description="A DEAD job runs again.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> JobPayload:
         try:
-            job = await provisioning.retry_job(info.context.services, str(id))
+            job = await provisioning.retry_job(info.context.services.changes, str(id))
         except DomainError as failure:
             return JobPayload(errors=[UserError.of(failure.error)])
         return JobPayload(job=Job.of(job))

@@ -118,13 +118,21 @@ class Mutation:
         services = info.context.services
         try:
             outcome = await student_actions.enroll(
-                services, viewer, str(input.course_id), input.payment_method, input.coupon_code
+                services.courses,
+                services.coupons,
+                services.changes,
+                services.policy,
+                services.observer,
+                viewer,
+                str(input.course_id),
+                input.payment_method,
+                input.coupon_code,
             )
         except student_actions.AlreadyEnrolled as already:
             return await _enrollment_payload(
                 info,
                 already.existing,
-                student_actions.payment_session(services, already.existing),
+                student_actions.payment_session(services.policy, already.existing),
                 [UserError.of(already.error)],
             )
         except DomainError as failure:
@@ -135,8 +143,11 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")
     async def retry_payment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        services = info.context.services
         result = await _attempt(
-            student_actions.retry_payment(info.context.services, require_viewer(info), str(enrollment_id))
+            student_actions.retry_payment(
+                services.changes, services.policy, require_viewer(info), str(enrollment_id)
+            )
         )
         if isinstance(result, DomainUserError):
             return EnrollmentPayload(errors=[UserError.of(result)])
@@ -144,28 +155,30 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[SignedIn])
     async def cancel_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = student_actions.cancel(info.context.services, require_viewer(info), str(enrollment_id))
+        call = student_actions.cancel(info.context.services.changes, require_viewer(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def approve_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = admin_actions.approve(info.context.services, require_admin(info), str(enrollment_id))
+        call = admin_actions.approve(info.context.services.changes, require_admin(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def reject_enrollment(
         self, info: Info, enrollment_id: strawberry.ID, reason: str
     ) -> EnrollmentPayload:
-        call = admin_actions.reject(info.context.services, require_admin(info), str(enrollment_id), reason)
+        call = admin_actions.reject(
+            info.context.services.changes, require_admin(info), str(enrollment_id), reason
+        )
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly], description="At most 100 ids.")
     async def bulk_approve_enrollments(
         self, info: Info, enrollment_ids: list[strawberry.ID]
     ) -> BulkApprovePayload:
-        call = admin_actions.bulk_approve(
-            info.context.services, require_admin(info), [str(i) for i in enrollment_ids]
-        )
+        services = info.context.services
+        ids = [str(i) for i in enrollment_ids]
+        call = admin_actions.bulk_approve(services.changes, services.policy, require_admin(info), ids)
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
             return BulkApprovePayload(approved=[], errors=[UserError.of(result)])
@@ -180,7 +193,7 @@ class Mutation:
         new_id = services.courses.new_id()
         course_id = None if input.id is None else str(input.id)
         call = catalogue.create_course(
-            services, course_id, input.title, input.price, input.currency, input.published, new_id
+            services.courses, course_id, input.title, input.price, input.currency, input.published, new_id
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
@@ -190,7 +203,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def create_coupon(self, info: Info, input: CreateCouponInput) -> CouponPayload:
         call = catalogue.create_coupon(
-            info.context.services,
+            info.context.services.coupons,
             input.code,
             input.percent_off,
             input.amount_off,

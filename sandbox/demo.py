@@ -5,7 +5,7 @@ from __future__ import annotations
 from domain.coupon import validate_new_coupon
 from domain.course import Course
 from domain.money import Money
-from domain.services import Services
+from domain.ports import CouponStore, CourseStore
 
 DEMO_COURSES = (
     Course("python-101", "Python for Beginners", Money(129_00, "ZAR"), True),
@@ -16,7 +16,7 @@ DEMO_STUDENT = "demo-student"
 DEMO_ADMIN = "demo-admin"
 
 
-async def seed_demo(services: Services) -> None:
+async def seed_demo(courses: CourseStore, coupons: CouponStore) -> None:
     for course in DEMO_COURSES:
-        await services.courses.insert_course(course)
-    await services.coupons.insert_coupon(DEMO_COUPON)
+        await courses.insert_course(course)
+    await coupons.insert_coupon(DEMO_COUPON)

@@ -42,7 +42,7 @@ async def _seed(settings: Settings) -> None:
     from server.runtime import open_runtime
 
     async with open_runtime(settings, sweeps=False, jobs=False) as runtime:
-        await seed_demo(runtime.services)
+        await seed_demo(runtime.services.courses, runtime.services.coupons)
 
 
 def _print_welcome(settings: Settings) -> None:

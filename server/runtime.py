@@ -131,14 +131,18 @@ async def open_runtime(
             background = Supervisor()
             stack.push_async_callback(background.stop)
             background.start(
-                "coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services))
+                "coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services.changes))
             )
-            background.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
+            background.start(
+                "outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services.changes))
+            )
         runner = None
         if jobs:
             targets: Mapping[JobKind, str] | None = job_targets(settings)
             timeout = settings.job_http_timeout_seconds
-            runner = start_jobs(services, http, pool_config(settings), targets, timeout, count_attempt)
+            runner = start_jobs(
+                services.changes, http, pool_config(settings), targets, timeout, count_attempt
+            )
             stack.push_async_callback(runner.stop)
         feeds = Feeds(hub, ClientErrors(), live)
         yield Runtime(settings, mongo, collections, hub, services, http, feeds, runner)

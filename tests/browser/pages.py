@@ -19,7 +19,7 @@ EXTRA_COURSE = Course("websockets-301", "WebSockets in Depth", Money(99_00, "ZAR
 
 async def seed(services: Services) -> None:
     """What `make run` seeds (two courses, the WELCOME10 coupon), and a third course."""
-    await seed_demo(services)
+    await seed_demo(services.courses, services.coupons)
     await services.courses.insert_course(EXTRA_COURSE)
 
 

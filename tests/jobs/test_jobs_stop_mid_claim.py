@@ -57,7 +57,7 @@ async def pool_through(proxy: HoldingProxy, settings: Settings) -> AsyncIterator
             policy=retry_policy(settings),
         )
         async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
-            pool = WorkerPool(services, services.jobs, JobEndpoints(client, targets, 30), config)
+            pool = WorkerPool(services.changes, JobEndpoints(client, targets, 30), config)
             try:
                 yield pool
             finally:
