@@ -1,7 +1,7 @@
 """The HTTP and WebSocket surface: `create_app(settings)` assembles the routes around one lifespan.
 
-The lifespan opens the process's runtime (`server.runtime.open_runtime`) and yields it as the
-lifespan state, so every request and WebSocket reads what it needs from there.
+The lifespan opens the process's runtime (`server.runtime.open_runtime`) and hangs it on the app,
+where every request and WebSocket reads what it needs (`api.state.runtime_of`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from api.graphql_view import GraphQLView, websocket_origins
 from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.request_ids import RequestId
-from api.state import RUNTIME, runtime_of
+from api.state import runtime_of
 from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
 from realtime.hub import Hub
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> App:
     schema = build_schema(limits, metrics)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: App) -> AsyncIterator[dict[str, Runtime]]:
+    async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
         async with open_runtime(
             settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
@@ -76,7 +76,7 @@ def create_app(settings: Settings) -> App:
                 lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
             )
             metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
-            yield {RUNTIME: runtime}
+            yield
 
     view = GraphQLView(
         schema,

@@ -1,4 +1,4 @@
-"""What the lifespan opened, as every request and WebSocket sees it (Starlette's lifespan state)."""
+"""What the lifespan opened, as every request and WebSocket reaches it: through the app that owns it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from starlette.requests import HTTPConnection
 
 from server.runtime import Runtime
 
-RUNTIME = "runtime"
-
 
 def runtime_of(connection: HTTPConnection) -> Runtime:
-    runtime: Runtime = connection.state.runtime
+    # The app, not the lifespan state: a request driven straight into the ASGI app (no server
+    # copying the state into its scope) finds the runtime all the same.
+    runtime: Runtime = connection.app.runtime
     return runtime
