@@ -10,8 +10,13 @@ RUN /opt/enrollwire/bin/pip install --no-cache-dir --require-hashes --no-deps -r
 COPY pyproject.toml README.md ./
 COPY api api
 COPY domain domain
+COPY integrations integrations
+COPY jobs jobs
 COPY realtime realtime
 COPY resolvers resolvers
+# Development-only routes live here too; production never mounts them (server/settings.py).
+COPY sandbox sandbox
+COPY server server
 COPY store store
 COPY web web
 RUN /opt/enrollwire/bin/pip install --no-cache-dir --no-deps --no-build-isolation .

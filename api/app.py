@@ -1,4 +1,8 @@
-"""The composition root: `create_app(settings)` wires everything in one lifespan."""
+"""The HTTP and WebSocket surface: `create_app(settings)` assembles the routes around one lifespan.
+
+The lifespan opens the process's runtime (`server.runtime.open_runtime`) and hangs it on the app,
+where every request and WebSocket reads what it needs (`api.state.runtime_of`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-import httpx2 as httpx
 from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,87 +19,40 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
 from api.limits import BodyLimit
-from api.logs import RequestId
 from api.metrics import Metrics
-from api.pages import page_routes
-from api.sandbox_checkout import SandboxCheckout
-from api.sandbox_lms import sandbox_job_routes
-from api.settings import Settings
+from api.request_ids import RequestId
+from api.state import runtime_of
+from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
-from api.worker import Jobs, start_jobs
-from domain.changes import lapse_due_holds, resume_pending
-from domain.ports import Observer
-from domain.services import Policy, Services, Unobserved
 from realtime.hub import Hub
-from realtime.publisher import RealtimePublisher
-from resolvers.feeds import Feeds
 from resolvers.schema import Limits, build_schema
-from store.coupons import MongoCouponStore
-from store.courses import MongoCourseStore
-from store.database import Collections, Doc, connect, ensure_indexes
-from store.enrollments import MongoEnrollmentStore
-from store.jobs import MongoJobQueue
-from store.payments import MongoPaymentLedger
+from sandbox.checkout import SandboxCheckout
+from sandbox.lms import sandbox_job_routes
+from server.runtime import Runtime, open_runtime
+from server.settings import Settings
+from store.database import Doc
 
 log = logging.getLogger(__name__)
 
 
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    """What the lifespan opened; filled at startup, read by every request."""
-
-    metrics: Metrics
-    mongo: AsyncMongoClient[Doc]
-    collections: Collections
-    hub: Hub
-    services: Services
-    http: httpx.AsyncClient  # outgoing calls to our own routes (the sandbox checkout)
-    feeds: Feeds
-
-
 class App(Starlette):
     runtime: Runtime
-    jobs: Jobs | None = None
 
     async def stop_job_workers(self) -> None:
         """The first step of a shutdown, before connections drain: the workers release what they
         hold for another instance, and claim nothing more. Left running, they would call the
         sandbox endpoints on this server's closed listener and spend attempts failing."""
-        if self.jobs is not None and await self.jobs.stop_workers():
+        runtime: Runtime | None = getattr(self, "runtime", None)
+        jobs = None if runtime is None else runtime.jobs
+        if jobs is not None and await jobs.stop_workers():
             log.info("job workers stopped; draining connections")
-
-
-def build_services(
-    settings: Settings, collections: Collections, hub: Hub, observer: Observer | None = None
-) -> Services:
-    return Services(
-        courses=MongoCourseStore(collections),
-        coupons=MongoCouponStore(collections),
-        enrollments=MongoEnrollmentStore(collections),
-        publisher=RealtimePublisher(hub),
-        jobs=MongoJobQueue(collections),
-        clock=SystemClock(),
-        payments=MongoPaymentLedger(collections),
-        policy=Policy(
-            coupon_hold=timedelta(seconds=settings.coupon_hold_seconds),
-            checkout_url=f"{settings.base_url}/sandbox/checkout",
-        ),
-        observer=observer or Unobserved(),
-    )
 
 
 def create_app(settings: Settings) -> App:
     if settings.mongodb_url is None or settings.redis_url is None:
         raise ValueError("create_app needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL resolved")
-    mongodb_url, redis_url = settings.mongodb_url, settings.redis_url
     limits = Limits(
         max_depth=settings.max_depth,
         max_aliases=settings.max_aliases,
@@ -109,47 +63,28 @@ def create_app(settings: Settings) -> App:
     metrics = Metrics()
     schema = build_schema(limits, metrics)
 
-    feeds = Feeds(lambda: app.runtime.hub, metrics)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
-        mongo = connect(mongodb_url)
-        collections = Collections.of(mongo, settings.mongodb_db)
-        await ensure_indexes(collections)
-        hub = Hub(redis_url)
-        await hub.start()
-        services = build_services(settings, collections, hub, metrics)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-        app.runtime = Runtime(metrics, mongo, collections, hub, services, http, feeds)
-        # Drops happen in the hub's buffers (per socket) or in a shared feed's member outboxes.
-        metrics.watch_hub(
-            lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
-        )
-        tasks = TaskGroup()
-        tasks.start("coupon-holds", every(1.0, "lapse coupon holds", lambda: lapse_due_holds(services)))
-        tasks.start("outbox", every(5.0, "resume follow-up work", lambda: resume_pending(services)))
-        metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
-        jobs = app.jobs = start_jobs(settings, services, metrics.job_attempt)
-        try:
+        async with open_runtime(
+            settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
+        ) as runtime:
+            app.runtime = runtime
+            hub, feeds, services = runtime.hub, runtime.feeds, runtime.services
+            # Drops happen in the hub's buffers (per socket) or in a shared feed's member backlogs.
+            metrics.watch_hub(
+                lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
+            )
+            metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
             yield
-        finally:
-            await jobs.stop()
-            await tasks.stop()
-            await hub.stop()
-            await http.aclose()
-            await mongo.close()
 
     view = GraphQLView(
         schema,
-        lambda: app.runtime.services,
         auth_secret=settings.auth_secret,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),
         connection_init_timeout=settings.connection_init_timeout_seconds,
-        hub=lambda: app.runtime.hub,
-        feeds=lambda: feeds,
         sockets=metrics,
     )
 
@@ -157,18 +92,14 @@ def create_app(settings: Settings) -> App:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks = {"mongodb": await _ping_mongo(app.runtime.mongo), "redis": _hub_state(app.runtime.hub)}
+        runtime = runtime_of(request)
+        checks = {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
         ready = all(v == "ok" for v in checks.values())
         body = {"status": "ok" if ready else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    checkout = SandboxCheckout(
-        lambda: app.runtime.services,
-        lambda: app.runtime.http,
-        settings.webhook_secret,
-        f"{settings.base_url}/webhooks/payments",
-    )
-    app = App(
+    checkout = SandboxCheckout(settings.webhook_secret, f"{settings.base_url}/webhooks/payments")
+    return App(
         routes=[
             Route(
                 "/graphql",
@@ -181,9 +112,7 @@ def create_app(settings: Settings) -> App:
             *sandbox_job_routes(settings),
             Route(
                 "/webhooks/payments",
-                webhook_endpoint(
-                    lambda: app.runtime.services, [settings.webhook_secret], metrics.webhook_delivery
-                ),
+                webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery),
                 methods=["POST"],
             ),
             *(checkout.routes() if settings.sandbox_enabled else []),
@@ -193,7 +122,6 @@ def create_app(settings: Settings) -> App:
         middleware=[Middleware(RequestId)],
         lifespan=lifespan,
     )
-    return app
 
 
 async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:

@@ -9,43 +9,30 @@ reconnect); 4408 when no `connection_init` arrives within `connection_init_timeo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
-    ConnectionInitMessage,
-    Message,
-    SubscribeMessage,
-)
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
 
 from api.auth import verify_token, viewer_from_header
-from api.logs import request_id
-from api.settings import Settings
-from api.websocket_protocol import FAST_SEND, FastSend
+from api.state import runtime_of
+from api.websocket_handlers import LegacyWSHandler, SocketContext, SocketTimer, TransportWSHandler
 from domain.errors import AuthError
-from domain.services import Services
-from realtime.hub import Hub
 from resolvers.context import Context
-from resolvers.feeds import Feeds, Member, Sink, current_sink
 from resolvers.loaders import Loaders
+from server.logs import request_id
+from server.settings import Settings
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
@@ -71,170 +58,6 @@ def websocket_origins(settings: Settings) -> list[str]:
     return origins
 
 
-def _handed_over(operation_id: str) -> bool:
-    """Strawberry is ending this operation's task, which handed the operation to a feed member."""
-    sink = current_sink.get()
-    return sink is not None and sink.operation_id == operation_id and sink.detached
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Lets event-stream resolvers hand their operations to shared feeds (`resolvers.feeds`).
-
-    A detached operation keeps its id here (a `complete` from the client ends it, the id cannot
-    be reused while it runs, it counts towards the per-connection limit), but no task: its
-    member writes its frames, and its own `complete` when the server ends it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.members: dict[str, Member] = {}
-        # Looked up once per socket, not once per frame.
-        socket = self.websocket
-        scope = socket.ws.scope if isinstance(socket, ASGIWebSocketAdapter) else {}
-        self._fast: FastSend | None = scope.get("extensions", {}).get(FAST_SEND)
-
-    def attach(self, operation_id: str, member: Member) -> None:
-        self.members[operation_id] = member
-
-    def release(self, operation_id: str, member: Member) -> None:
-        if self.members.get(operation_id) is member:
-            del self.members[operation_id]
-            self.operations.pop(operation_id, None)
-
-    def forget_id(self, id: str) -> None:
-        if _handed_over(id):
-            # The operation's task ends here, the operation does not: its member releases it.
-            # Nor does it need its task or its text any more (the feed keeps the document).
-            operation = self.operations.get(id)
-            if operation is not None:
-                operation.task, operation.query, operation.variables = None, "", None
-            return
-        self.operations.pop(id, None)
-
-    async def send_message(self, message: Message) -> None:
-        if message["type"] == "complete" and _handed_over(message["id"]):
-            return
-        await super().send_message(message)
-
-    async def cleanup_operation(self, operation_id: str) -> None:
-        member = self.members.pop(operation_id, None)
-        if member is None:
-            await super().cleanup_operation(operation_id)
-            return
-        member.leave()
-        operation = self.operations.pop(operation_id, None)
-        if operation is not None and operation.task is not None:  # still handing over
-            operation.task.cancel()
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged:
-            self.connection_init_timeout_task = None  # cancelled: the socket need not keep it
-
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        payload = message.get("payload")
-        if not _well_formed(message.get("id"), payload):
-            # Strawberry's handler would die on it and drop the socket without a close code.
-            await self.handle_invalid_message("Invalid subscribe message")
-            return
-        assert isinstance(payload, dict)
-        variables = payload.get("variables")
-        name = payload.get("operationName")
-        sink = Sink(
-            operation_id=message["id"],
-            query=payload["query"],
-            variables=variables if isinstance(variables, dict) else None,
-            operation_name=name if isinstance(name, str) else None,
-            send_text=self._send_text,
-            operations=self,
-        )
-        token = current_sink.set(sink)  # the operation's task, created inside, inherits it
-        try:
-            await super().handle_subscribe(message)
-        finally:
-            current_sink.reset(token)
-
-    async def _send_text(self, text: str) -> bool:
-        socket = self.websocket
-        assert isinstance(socket, ASGIWebSocketAdapter)
-        if self._fast is not None and (sent := self._fast(text)) is not None:
-            return sent
-        try:
-            await socket.ws.send_text(text)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return False
-        return True
-
-
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    async def handle_start(self, message: StartMessage) -> None:
-        if not _well_formed(message.get("id"), message.get("payload")):
-            await self.send_message(
-                {
-                    "type": "error",
-                    "id": str(message.get("id")),
-                    "payload": {"message": "Invalid start message"},
-                }
-            )
-            return
-        await super().handle_start(message)
-
-
-def _well_formed(operation_id: object, payload: object) -> bool:
-    if not isinstance(operation_id, str) or not isinstance(payload, dict):
-        return False
-    variables, name = payload.get("variables"), payload.get("operationName")
-    return (
-        isinstance(payload.get("query"), str)
-        and isinstance(variables, dict | None)
-        and isinstance(name, str | None)
-    )
-
-
-def _nothing() -> None:
-    pass
-
-
-@dataclass
-class SocketContext(Context):
-    """A WebSocket's context: `on_ws_connect` calls `connected` once `connection_init` is handled."""
-
-    connected: Callable[[], None] = _nothing
-
-
-class SocketTimer:
-    """Closes a socket at a deadline: the legacy protocol's init timeout, then the token's expiry.
-
-    A timer handle rather than a task per socket: idle sockets are most of a server's memory.
-    """
-
-    __slots__ = ("_closing", "_handle", "_socket")
-
-    def __init__(self, socket: WebSocket) -> None:
-        self._socket = socket
-        self._handle: asyncio.TimerHandle | None = None
-        self._closing: asyncio.Task[None] | None = None
-
-    def close_after(self, seconds: float | None, code: int, reason: str) -> None:
-        """Replaces the deadline; None: no deadline."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if seconds is not None:
-            loop = asyncio.get_running_loop()
-            self._handle = loop.call_later(max(0.0, seconds), self._close, code, reason)
-
-    def _close(self, code: int, reason: str) -> None:
-        self._handle = None
-        self._closing = asyncio.create_task(_close(self._socket, code, reason))
-
-    async def stop(self) -> None:
-        self.close_after(None, 0, "")
-        if self._closing is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._closing
-
-
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -242,15 +65,12 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(
         self,
         schema: BaseSchema,
-        services: Callable[[], Services],
         *,
         auth_secret: str,
         graphiql: bool,
         max_page_size: int,
         allowed_origins: Sequence[str],
         connection_init_timeout: float,
-        hub: Callable[[], Hub] | None = None,
-        feeds: Callable[[], Feeds] | None = None,
         sockets: SocketGauge | None = None,
     ) -> None:
         super().__init__(
@@ -263,9 +83,6 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
             allowed_origins=allowed_origins,
         )
-        self._services = services
-        self._hub = hub
-        self._feeds = feeds
         self._sockets = sockets
         self._init_timeout = connection_init_timeout
         self._secret = auth_secret
@@ -283,7 +100,8 @@ class GraphQLView(GraphQL[Context, None]):
         return value
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services = self._services()
+        runtime = runtime_of(request)
+        services = runtime.services
         context = (SocketContext if isinstance(request, WebSocket) else Context)(
             services=services,
             loaders=Loaders(services),
@@ -291,8 +109,8 @@ class GraphQLView(GraphQL[Context, None]):
             max_page_size=self._max_page_size,
             request=request,
             response=response if isinstance(response, Response) else None,
-            realtime=None if self._hub is None else self._hub(),
-            feeds=None if self._feeds is None else self._feeds(),
+            realtime=runtime.hub,
+            feeds=runtime.feeds,
         )
         if isinstance(request, Request):
             try:
@@ -346,11 +164,4 @@ class GraphQLView(GraphQL[Context, None]):
         viewer = context.viewer
         if viewer is None or viewer.expires_at is None:
             return None
-        return (viewer.expires_at - self._services().clock.now()).total_seconds()
-
-
-async def _close(socket: WebSocket, code: int, reason: str) -> None:
-    if socket.application_state is WebSocketState.CONNECTED:
-        # The protocol handler may be closing it at the same moment (client gone, bad message).
-        with contextlib.suppress(RuntimeError, OSError):
-            await socket.close(code, reason)
+        return (viewer.expires_at - context.services.clock.now()).total_seconds()

@@ -1,25 +1,10 @@
-"""Bounded HTTP requests: bodies refused with 413 before anything parses them; and the WebSocket
-limits every uvicorn serving the app uses."""
+"""Bounded HTTP requests: bodies refused with 413 before anything parses them."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from api.websocket_protocol import LeanWebSocketProtocol
-
-# uvicorn accepts 16 MiB WebSocket messages by default; the largest message a client has reason to
-# send is a subscribe (a document within the token limit, and its variables): a few KiB.
-WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
-# Per-message deflate roughly triples a subscribed socket's memory (~55 to ~150 KiB measured) to
-# shrink frames of a few hundred bytes: off.
-UVICORN_WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
-    "ws": LeanWebSocketProtocol,
-    "ws_max_size": WS_MAX_MESSAGE_BYTES,
-    "ws_per_message_deflate": False,
-}
 
 
 class BodyTooLarge(Exception):

@@ -120,7 +120,7 @@ class Metrics:
         if seconds is not None:
             self.operation_seconds.labels(name, kind).observe(seconds)
 
-    # The live side (resolvers.feeds.LiveMetrics, api.graphql_view.SocketGauge).
+    # The live side (realtime.feeds.LiveMetrics, api.graphql_view.SocketGauge).
     def socket_opened(self) -> None:
         self.websockets.inc()
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.limits import BodyTooLarge, declared_length, read_bounded
+from api.state import runtime_of
 from api.webhook_signature import HEADER, SignatureError, verify
 from domain.payment_events import PaymentEvent
 from domain.payments import Outcome, PaymentOutcome, apply_payment_event
@@ -63,7 +64,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def webhook_endpoint(
-    services: Callable[[], Services],
     secrets: Sequence[str],
     count: Callable[[str], None] = lambda outcome: None,
 ) -> Endpoint:
@@ -71,7 +71,7 @@ def webhook_endpoint(
 
     async def payments_webhook(request: Request) -> Response:
         try:
-            answer = _answer(await _process(request, services(), secrets))
+            answer = _answer(await _process(request, runtime_of(request).services, secrets))
         except Rejected as rejected:
             count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
@@ -92,7 +92,7 @@ async def _process(request: Request, services: Services, secrets: Sequence[str])
         verify(request.headers.get(HEADER), body, secrets, services.clock.now().timestamp())
     except SignatureError as error:
         raise Rejected(Rejection.BAD_SIGNATURE, str(error)) from None
-    return await apply_payment_event(services, parse_event(body))
+    return await apply_payment_event(services.payments, services.changes, parse_event(body))
 
 
 def require_json(content_type: str | None) -> None:

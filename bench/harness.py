@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx2 as httpx
 
 from api.auth import issue_token
-from api.embedded import ManagedServer, free_port, start_mongo, start_redis
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer, free_port, start_mongo, start_redis
 
 AUTH_SECRET = "bench-auth-secret-0123456789abcdef0123456789"
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef012345"
@@ -85,7 +85,7 @@ class Stack:
         self.samples[name] = cpu
 
 
-STORE_ID_LOOKUP = Path(__file__).resolve().parent / "store_id_lookup"
+STORE_ID_LOOKUP = Path(__file__).resolve().parent.parent / "docs" / "research" / "store_id_lookup"
 
 
 def store_patched() -> bool:
@@ -124,7 +124,7 @@ def stack(data: Path) -> Iterator[Stack]:
         "ENROLLWIRE_LOG_LEVEL": "WARNING",
         "ENROLLWIRE_JOB_WORKERS": "0",
     }
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(_wait_ready(base))

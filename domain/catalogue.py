@@ -7,11 +7,11 @@ from datetime import datetime
 from domain.coupon import Coupon, validate_new_coupon
 from domain.course import Course, validate_new_course
 from domain.errors import DomainError, ErrorCode
-from domain.services import Services
+from domain.ports import CouponStore, CourseStore
 
 
 async def create_course(
-    services: Services,
+    courses: CourseStore,
     course_id: str | None,
     title: str,
     price: int,
@@ -20,13 +20,13 @@ async def create_course(
     new_id: str,
 ) -> Course:
     course = validate_new_course(course_id, title, price, currency, published, new_id)
-    if not await services.courses.insert_course(course):
+    if not await courses.insert_course(course):
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "a course with this id exists", "id")
     return course
 
 
 async def create_coupon(
-    services: Services,
+    coupons: CouponStore,
     code: str,
     percent_off: int | None,
     amount_off: int | None,
@@ -34,6 +34,6 @@ async def create_coupon(
     expires_at: datetime | None,
 ) -> Coupon:
     new = validate_new_coupon(code, percent_off, amount_off, max_redemptions, expires_at)
-    if not await services.coupons.insert_coupon(new):
+    if not await coupons.insert_coupon(new):
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "a coupon with this code exists", "code")
     return Coupon(new.code, new.percent_off, new.amount_off, new.max_redemptions, 0, 0, new.expires_at)

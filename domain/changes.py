@@ -1,19 +1,22 @@
-"""The one place every enrollment change passes through after its write succeeded.
+"""The one place every enrollment change passes through: its conditional write, then what follows.
 
-It publishes the change and then does the follow-up work the write recorded in the
-enrollment's outbox (`pending`): settling the coupon hold and enqueuing the jobs that
-approval needs. Each follow-up is idempotent and clears its outbox entry only when done,
-so a crash in between is repaired by `resume_pending` on the next sweep.
+`transition` applies one action of the state table as one conditional write and says why
+it was refused. `record_change` publishes the change and then does the follow-up work the
+write recorded in the enrollment's outbox (`pending`): settling the coupon hold and enqueuing
+the jobs that approval needs. Each follow-up is idempotent and clears its outbox entry only
+when done, so a crash in between is repaired by `resume_pending` on the next sweep.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.enrollment import Effect, Enrollment, EnrollmentStatus, HoldState
+from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
+from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
-from domain.services import Services
+from domain.ports import Clock, CouponStore, EnrollmentStore, EventPublisher, JobQueue, TransitionExtras
 
 log = logging.getLogger(__name__)
 
@@ -22,31 +25,70 @@ log = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(seconds=30)
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What every enrollment change needs: the store that writes it, the publisher that tells the
+    audiences, and what its outbox settles (coupon holds, jobs)."""
+
+    enrollments: EnrollmentStore
+    coupons: CouponStore
+    jobs: JobQueue
+    publisher: EventPublisher
+    clock: Clock
+
+
+_REFUSALS: dict[Action, str] = {
+    Action.APPROVE: "only an enrollment awaiting approval can be approved",
+    Action.REJECT: "only an enrollment awaiting approval can be rejected",
+    Action.CANCEL: "this enrollment can no longer be cancelled",
+    Action.RETRY_PAYMENT: "only a failed payment can be retried",
+}
+
+
+async def transition(
+    changes: Changes, enrollment_id: str, action: Action, extras: TransitionExtras
+) -> Enrollment:
+    """Apply `action` in one conditional write and publish the change; a refusal says why."""
+    changed = await changes.enrollments.apply_transition(
+        enrollment_id, action, extras, now=changes.clock.now()
+    )
+    if changed is None:
+        if await changes.enrollments.get(enrollment_id) is None:
+            raise not_found()
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, _REFUSALS[action], "enrollmentId")
+    await record_change(changes, changed, EventType.STATUS_CHANGED, changed.previous_status)
+    return changed
+
+
+def not_found() -> DomainError:
+    return DomainError.of(ErrorCode.ENROLLMENT_NOT_FOUND, "no such enrollment", "enrollmentId")
+
+
 async def record_change(
-    services: Services,
+    changes: Changes,
     enrollment: Enrollment,
     event: EventType,
     previous_status: EnrollmentStatus | None,
 ) -> None:
-    change = EnrollmentChange(event, enrollment, previous_status, services.clock.now())
-    await services.publisher.publish(change)
-    await settle_effects(services, enrollment)
+    change = EnrollmentChange(event, enrollment, previous_status, changes.clock.now())
+    await changes.publisher.publish(change)
+    await settle_effects(changes, enrollment)
 
 
-async def settle_effects(services: Services, enrollment: Enrollment) -> None:
+async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
     if Effect.COUPON in enrollment.pending:
-        await _settle_coupon(services, enrollment)
-        await services.enrollments.clear_pending(enrollment.id, Effect.COUPON)
+        await _settle_coupon(changes.coupons, enrollment)
+        await changes.enrollments.clear_pending(enrollment.id, Effect.COUPON)
     if Effect.JOBS in enrollment.pending:
-        await services.jobs.enqueue_for_approval(enrollment)
-        await services.enrollments.clear_pending(enrollment.id, Effect.JOBS)
+        await changes.jobs.enqueue_for_approval(enrollment)
+        await changes.enrollments.clear_pending(enrollment.id, Effect.JOBS)
 
 
-async def _settle_coupon(services: Services, enrollment: Enrollment) -> None:
+async def _settle_coupon(coupons: CouponStore, enrollment: Enrollment) -> None:
     coupon = enrollment.coupon
     if coupon is None:
         return
-    store = services.coupons
+    store = coupons
     if coupon.state is HoldState.REDEEMED:
         await store.redeem_hold(coupon.code, enrollment.id, enrollment.user_id)
     elif coupon.state is HoldState.RELEASED:
@@ -58,25 +100,25 @@ async def _settle_coupon(services: Services, enrollment: Enrollment) -> None:
         await store.pin_hold(coupon.code, enrollment.id)
 
 
-async def lapse_due_holds(services: Services, limit: int = 100) -> int:
+async def lapse_due_holds(changes: Changes, limit: int = 100) -> int:
     """Take the discount away from enrollments whose coupon hold ran out while unpaid."""
-    now = services.clock.now()
+    now = changes.clock.now()
     lapsed = 0
-    for enrollment_id in await services.enrollments.due_lapses(now, limit):
-        enrollment = await services.enrollments.lapse_hold(enrollment_id, now)
+    for enrollment_id in await changes.enrollments.due_lapses(now, limit):
+        enrollment = await changes.enrollments.lapse_hold(enrollment_id, now)
         if enrollment is not None:
             lapsed += 1
-            await record_change(services, enrollment, EventType.STATUS_CHANGED, enrollment.status)
+            await record_change(changes, enrollment, EventType.STATUS_CHANGED, enrollment.status)
     return lapsed
 
 
-async def resume_pending(services: Services, limit: int = 100) -> int:
+async def resume_pending(changes: Changes, limit: int = 100) -> int:
     """Finish follow-up work a crashed process left in an outbox."""
-    stuck = await services.enrollments.with_pending_effects(services.clock.now() - PENDING_GRACE, limit)
+    stuck = await changes.enrollments.with_pending_effects(changes.clock.now() - PENDING_GRACE, limit)
     for enrollment in stuck:
         log.warning(
             "resuming follow-up work",
             extra={"enrollment_id": enrollment.id, "pending": sorted(enrollment.pending)},
         )
-        await settle_effects(services, enrollment)
+        await settle_effects(changes, enrollment)
     return len(stuck)

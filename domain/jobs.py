@@ -7,12 +7,12 @@ turns it into an `Attempt`, and `RetryPolicy.decide` says whether the job succee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
+from domain.backoff import Uniform, backoff_window, full_jitter
 from domain.enrollment import AccessStatus
 
 
@@ -65,14 +65,6 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobPage:
-    rows: list[Job]
-    has_next: bool
-    total: int
-    cursors: list[str]
-
-
-@dataclass(frozen=True)
 class JobStats:
     pending: int
     running: int
@@ -81,7 +73,7 @@ class JobStats:
     oldest_pending_seconds: float | None
 
 
-class Outcome(StrEnum):
+class CallResult(StrEnum):
     SUCCESS = "SUCCESS"
     RETRYABLE = "RETRYABLE"
     PERMANENT = "PERMANENT"
@@ -91,12 +83,12 @@ class Outcome(StrEnum):
 class Attempt:
     """What one call to the remote system came to."""
 
-    outcome: Outcome
+    outcome: CallResult
     error: str | None = None
     retry_after: float | None = None
 
 
-SUCCEEDED = Attempt(Outcome.SUCCESS)
+SUCCEEDED = Attempt(CallResult.SUCCESS)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -120,16 +112,16 @@ def classify_response(status_code: int, retry_after: str | None, now: datetime) 
         return SUCCEEDED
     error = f"HTTP {status_code}"
     if status_code == 429:
-        return Attempt(Outcome.RETRYABLE, error, parse_retry_after(retry_after, now))
+        return Attempt(CallResult.RETRYABLE, error, parse_retry_after(retry_after, now))
     if status_code >= 500:
-        return Attempt(Outcome.RETRYABLE, error)
+        return Attempt(CallResult.RETRYABLE, error)
     # Any other 4xx (and a stray 1xx/3xx): asking again will not change the answer.
-    return Attempt(Outcome.PERMANENT, error)
+    return Attempt(CallResult.PERMANENT, error)
 
 
 def network_failure(description: str) -> Attempt:
     """Timeouts, refused connections, resets: the remote end may answer next time."""
-    return Attempt(Outcome.RETRYABLE, description)
+    return Attempt(CallResult.RETRYABLE, description)
 
 
 class Verdict(StrEnum):
@@ -145,9 +137,6 @@ class Decision:
     error: str | None = None
 
 
-Uniform = Callable[[float, float], float]
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 6
@@ -156,19 +145,17 @@ class RetryPolicy:
 
     def window(self, attempts: int) -> float:
         """Upper bound of the full-jitter delay before attempt `attempts + 1`."""
-        # Past the cap the exponent only risks overflow.
-        exponent = min(attempts, 64)
-        return min(self.cap_seconds, self.base_seconds * 2.0**exponent)
+        return backoff_window(attempts + 1, self.base_seconds, self.cap_seconds)
 
     def delay(self, attempts: int, retry_after: float | None, uniform: Uniform) -> float:
-        jittered = uniform(0.0, self.window(attempts))
+        jittered = full_jitter(attempts + 1, self.base_seconds, self.cap_seconds, uniform)
         return max(jittered, retry_after) if retry_after is not None else jittered
 
     def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:
         """`job` as claimed for this attempt (its `attempts` already counts it)."""
-        if attempt.outcome is Outcome.SUCCESS:
+        if attempt.outcome is CallResult.SUCCESS:
             return Decision(Verdict.SUCCEEDED)
-        if attempt.outcome is Outcome.PERMANENT or job.attempts_this_round >= self.max_attempts:
+        if attempt.outcome is CallResult.PERMANENT or job.attempts_this_round >= self.max_attempts:
             return Decision(Verdict.DEAD, error=attempt.error)
         delay = self.delay(job.attempts_this_round, attempt.retry_after, uniform)
         return Decision(Verdict.RETRY, delay, attempt.error)

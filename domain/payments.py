@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.changes import record_change
+from domain.changes import Changes, record_change
 from domain.events import EventType
 from domain.payment_events import EventApplied, EventEffect, EventMissed, Miss, PaymentEvent
-from domain.services import Services
+from domain.ports import PaymentLedger
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +53,28 @@ _MISSES: dict[Miss, Outcome] = {
 }
 
 
-async def apply_payment_event(services: Services, event: PaymentEvent) -> PaymentOutcome:
+async def apply_payment_event(
+    payments: PaymentLedger, changes: Changes, event: PaymentEvent
+) -> PaymentOutcome:
     for _ in range(MAX_ATTEMPTS):
-        written = await services.payments.record_event(event, services.clock.now())
+        written = await payments.record_event(event, changes.clock.now())
         if isinstance(written, EventApplied):
-            return await _applied(services, written)
+            return await _applied(changes, written)
         if written.miss in _MISSES:
             return _missed(written, event)
         if written.miss is Miss.HOLD_OVERDUE and written.enrollment_id is not None:
-            await _lapse(services, written.enrollment_id)
+            await _lapse(changes, written.enrollment_id)
     log.warning("payment event kept missing its enrollment", extra={"event_id": event.id})
     return PaymentOutcome(Outcome.RETRY_LATER)
 
 
-async def _applied(services: Services, written: EventApplied) -> PaymentOutcome:
+async def _applied(changes: Changes, written: EventApplied) -> PaymentOutcome:
     enrollment = written.enrollment
     change = _CHANGE_EVENT.get(written.effect)
     if change is None:
         reason = None if written.reason is None else written.reason.value
         return PaymentOutcome(Outcome.IGNORED, enrollment.id, reason)
-    await record_change(services, enrollment, change, enrollment.previous_status)
+    await record_change(changes, enrollment, change, enrollment.previous_status)
     return PaymentOutcome(Outcome.PROCESSED, enrollment.id)
 
 
@@ -85,8 +87,8 @@ def _missed(written: EventMissed, event: PaymentEvent) -> PaymentOutcome:
     return PaymentOutcome(_MISSES[written.miss], written.enrollment_id)
 
 
-async def _lapse(services: Services, enrollment_id: str) -> None:
-    lapsed = await services.enrollments.lapse_hold(enrollment_id, services.clock.now())
+async def _lapse(changes: Changes, enrollment_id: str) -> None:
+    lapsed = await changes.enrollments.lapse_hold(enrollment_id, changes.clock.now())
     # None: another process lapsed it first and published that change itself.
     if lapsed is not None:
-        await record_change(services, lapsed, EventType.STATUS_CHANGED, lapsed.status)
+        await record_change(changes, lapsed, EventType.STATUS_CHANGED, lapsed.status)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
-from domain.jobs import Job, JobPage, JobStats, JobStatus
+from domain.jobs import Decision, Job, JobStats, JobStatus
 from domain.money import Money
 from domain.payment_events import EventWrite, PaymentEvent
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -46,14 +48,17 @@ class TransitionExtras:
 
 
 @dataclass(frozen=True)
-class Page:
-    rows: list[Enrollment]
+class Page(Generic[T]):
+    """One keyset page: its rows, whether more follow, the total matching, and each row's cursor."""
+
+    rows: list[T]
     has_next: bool
     total: int
     cursors: list[str]
 
 
 class CourseStore(Protocol):
+    def new_id(self) -> str: ...
     async def get_course(self, course_id: str) -> Course | None: ...
     async def get_courses(self, course_ids: Sequence[str]) -> dict[str, Course]: ...
     async def list_published(self) -> list[Course]: ...
@@ -100,7 +105,7 @@ class EnrollmentStore(Protocol):
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page: ...
+    ) -> Page[Enrollment]: ...
 
 
 class PaymentLedger(Protocol):
@@ -119,6 +124,21 @@ class JobQueue(Protocol):
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         """Idempotent: the jobs' ids derive from the enrollment."""
 
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Called after jobs were written by this process, to wake idle local workers."""
+
+    async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
+        """The oldest claimable job, now RUNNING under this worker's lease; None when none is due."""
+
+    async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
+        """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
+
+    async def release(self, job: Job, now: datetime) -> bool:
+        """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""
+
     async def get(self, job_id: str) -> Job | None: ...
     async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
         """DEAD -> PENDING; None when the job is unknown or not DEAD."""
@@ -126,7 +146,7 @@ class JobQueue(Protocol):
     async def mark_access_synced(self, job: Job) -> None: ...
     async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...
     async def stats(self, now: datetime) -> JobStats: ...
-    async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage: ...
+    async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]: ...
 
 
 class Observer(Protocol):

@@ -1,10 +1,11 @@
-"""The collaborators every use case receives, bundled once at the composition root."""
+"""The process's collaborators, bundled once at the composition root; each use case takes only its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from domain.changes import Changes
 from domain.coupon import ReservationOutcome
 from domain.ports import (
     Clock,
@@ -43,3 +44,7 @@ class Services:
     policy: Policy
     payments: PaymentLedger
     observer: Observer = field(default_factory=Unobserved)
+
+    @property
+    def changes(self) -> Changes:
+        return Changes(self.enrollments, self.coupons, self.jobs, self.publisher, self.clock)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,8 @@ from domain.enrollment import (
 )
 from domain.events import EnrollmentChange, EventType
 from domain.money import Money
+
+log = logging.getLogger(__name__)
 
 ENVELOPE_VERSION = 1
 
@@ -119,3 +123,19 @@ class Envelope:
                 at,
             )
         )
+
+
+# The hub hands the same bytes object to every local subscriber of a channel, and an event
+# reaches a user's tabs and the admin consoles alike: decode it once, not once per subscriber.
+@functools.lru_cache(maxsize=64)
+def _decode_shared(payload: bytes) -> Envelope:
+    return Envelope.decode(payload)
+
+
+def decode_change(payload: bytes) -> EnrollmentChange | None:
+    """The change a payload from the hub carries; None (logged) when it does not decode."""
+    try:
+        return _decode_shared(payload).change
+    except (ValueError, KeyError, TypeError, IndexError):
+        log.exception("undecodable realtime payload dropped")
+        return None

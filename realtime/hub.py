@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from domain.backoff import full_jitter
+from realtime.buffer import BUFFER_SIZE
+from realtime.inbox import RECONNECTED, Inbox
 from realtime.link import LINK_ERRORS, Link, LinkLost, describe
-from realtime.publishing import Publisher
-from realtime.registry import Channels
-from realtime.subscription import RECONNECTED, Subscription
-from realtime.supervise import cancel_and_wait, full_jitter, supervise
+from realtime.redis_publisher import RedisPublisher
+from realtime.registry import SubscriberRegistry
+from realtime.supervise import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class Hub:
         self,
         redis_url: str,
         *,
-        buffer_size: int = 256,
+        buffer_size: int = BUFFER_SIZE,
         heartbeat_interval: float = 1.0,
         heartbeat_timeout: float = 3.0,
         reconnect_base: float = 0.1,
@@ -54,7 +57,7 @@ class Hub:
         if not 0 < reconnect_base <= reconnect_cap:
             raise ValueError("need 0 < reconnect_base <= reconnect_cap")
         self._url = redis_url
-        self._channels = Channels(buffer_size)
+        self._channels = SubscriberRegistry(buffer_size)
         self._hb_interval = heartbeat_interval
         self._hb_timeout = heartbeat_timeout
         self._base, self._cap = reconnect_base, reconnect_cap
@@ -73,7 +76,7 @@ class Hub:
         self._unanswered_since: float | None = None
         self._hb_kick = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._publisher: Publisher | None = None
+        self._publisher: RedisPublisher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._syncs: set[asyncio.Task[None]] = set()
         self._started = self._stopped = self._connected_before = False
@@ -99,7 +102,7 @@ class Hub:
         if self._started:
             raise RuntimeError("Hub.start() may be called once")
         self._started = True
-        self._publisher = Publisher(self._url, self._timeout)
+        self._publisher = RedisPublisher(self._url, self._timeout)
         backoff = {"base": self._base, "cap": self._cap}
         self._tasks = [
             asyncio.create_task(supervise("hub reader", self._read_forever, **backoff)),
@@ -131,11 +134,11 @@ class Hub:
             raise RuntimeError("Hub.publish_many() before Hub.start()")
         return await self._publisher.publish_many(channels, payload)
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Inbox]:
         return self._subscription(channel)
 
     @asynccontextmanager
-    async def _subscription(self, channel: str) -> AsyncIterator[Subscription]:
+    async def _subscription(self, channel: str) -> AsyncIterator[Inbox]:
         sub = self._channels.attach(channel)
         if self._stopped:
             sub.close()
@@ -186,7 +189,7 @@ class Hub:
                 # A link that never carried an echo keeps backing off: Redis may be flapping.
                 failures = 1 if link.proven else failures + 1
             self._first_attempt.set()
-            await asyncio.sleep(full_jitter(failures, self._base, self._cap))
+            await asyncio.sleep(full_jitter(failures, self._base, self._cap, random.uniform))
 
     async def _connect(self) -> Link:
         link = Link(self._url, self._timeout, self._poll)
@@ -230,7 +233,7 @@ class Hub:
         if channel == self._hb_channel:
             self._on_echo()
         else:
-            self._channels.deliver(channel, payload)
+            self._channels.fan_out(channel, payload)
 
     def _on_echo(self) -> None:
         self._unanswered_since = None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from realtime.inbox import Gap, Inbox
 from realtime.link import Link
-from realtime.subscription import Gap, Subscription
 
 
-class Channels:
+class SubscriberRegistry:
     """Reference counts of local subscribers, mirrored into Redis one channel at a time.
 
     Redis-side changes happen only under `lock`, so once it is free, the channels
@@ -17,13 +17,11 @@ class Channels:
     """
 
     def __init__(self, buffer_size: int) -> None:
-        if buffer_size < 1:
-            raise ValueError("buffer_size must be at least 1")
         self.lock = asyncio.Lock()
         self.received = 0
         self.dropped = 0
         self._buffer_size = buffer_size
-        self._subs: dict[str, set[Subscription]] = {}
+        self._subs: dict[str, set[Inbox]] = {}
         self._in_redis: set[str] = set()
 
     @property
@@ -37,12 +35,12 @@ class Channels:
     def wanted(self) -> list[str]:
         return list(self._subs)
 
-    def attach(self, channel: str) -> Subscription:
-        sub = Subscription(channel, self._buffer_size)
+    def attach(self, channel: str) -> Inbox:
+        sub = Inbox(channel, self._buffer_size)
         self._subs.setdefault(channel, set()).add(sub)
         return sub
 
-    def detach(self, sub: Subscription) -> None:
+    def detach(self, sub: Inbox) -> None:
         sub.close()
         subs = self._subs.get(sub.channel)
         if subs is not None:
@@ -68,7 +66,7 @@ class Channels:
     def disconnected(self) -> None:
         self._in_redis.clear()
 
-    def deliver(self, channel: str, payload: bytes) -> None:
+    def fan_out(self, channel: str, payload: bytes) -> None:
         self.received += 1
         for sub in self._subs.get(channel, ()):
             self.dropped += sub.push(payload)

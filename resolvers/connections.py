@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 import strawberry
 from graphql import GraphQLError
 
 from domain.ports import Page
-from resolvers.types import Enrollment
+
+N = TypeVar("N")  # the GraphQL node
+R = TypeVar("R")  # the domain row
 
 
 @strawberry.type
@@ -16,29 +21,28 @@ class PageInfo:
 
 
 @strawberry.type
-class EnrollmentEdge:
+class Edge(Generic[N]):
     cursor: str
-    node: Enrollment
+    node: N
 
 
 @strawberry.type
-class EnrollmentConnection:
-    edges: list[EnrollmentEdge]
+class Connection(Generic[N]):
+    """Named by Strawberry after the node: `Connection[Job]` is the schema's `JobConnection`."""
+
+    edges: list[Edge[N]]
     page_info: PageInfo
     total_count: int
 
-    @classmethod
-    def of(cls, page: Page) -> EnrollmentConnection:
-        edges = [
-            EnrollmentEdge(cursor=c, node=Enrollment(model=e))
-            for e, c in zip(page.rows, page.cursors, strict=True)
-        ]
-        end = page.cursors[-1] if page.cursors else None
-        return cls(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
-            total_count=page.total,
-        )
+
+def connection(page: Page[R], node: Callable[[R], N]) -> Connection[N]:
+    edges = [Edge(cursor=c, node=node(row)) for row, c in zip(page.rows, page.cursors, strict=True)]
+    end = page.cursors[-1] if page.cursors else None
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
+        total_count=page.total,
+    )
 
 
 DEFAULT_PAGE_SIZE = 50

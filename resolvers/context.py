@@ -13,7 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from domain.errors import AuthError
 from domain.services import Services
 from domain.viewer import Viewer
-from resolvers.feeds import Feeds
+from realtime.feeds.feed import Feeds
 from resolvers.loaders import Loaders
 
 

@@ -49,3 +49,13 @@ def masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
 
 def formatted(error: GraphQLError, request_id: str | None) -> dict[str, Any]:
     return dict((error if is_client_facing(error) else masked(error, request_id)).formatted)
+
+
+class ClientErrors:
+    """This policy as `realtime.feeds` takes it: a shared feed formats and logs errors like Strawberry."""
+
+    def format(self, error: GraphQLError, request_id: str | None) -> dict[str, Any]:
+        return formatted(error, request_id)
+
+    def log_unexpected(self, errors: list[GraphQLError]) -> None:
+        log_unexpected(errors)

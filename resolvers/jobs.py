@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import strawberry
@@ -9,8 +10,8 @@ import strawberry
 from domain import provisioning
 from domain.errors import DomainError
 from domain.jobs import Job as DomainJob
-from domain.jobs import JobKind, JobPage, JobStatus
-from resolvers.connections import PageInfo, page_size
+from domain.jobs import JobKind, JobStatus
+from resolvers.connections import Connection, connection, page_size
 from resolvers.context import Info
 from resolvers.permissions import AdminOnly
 from resolvers.queries import validation_error
@@ -48,29 +49,6 @@ class Job:
 
 
 @strawberry.type
-class JobEdge:
-    cursor: str
-    node: Job
-
-
-@strawberry.type
-class JobConnection:
-    edges: list[JobEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def of(cls, page: JobPage) -> JobConnection:
-        edges = [JobEdge(cursor=c, node=Job.of(j)) for j, c in zip(page.rows, page.cursors, strict=True)]
-        end = page.cursors[-1] if page.cursors else None
-        return cls(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
-            total_count=page.total,
-        )
-
-
-@strawberry.type
 class JobStats:
     pending: int
     running: int
@@ -90,25 +68,19 @@ class JobQueries:
     @strawberry.field(permission_classes=[AdminOnly], description="Oldest first.")
     async def jobs(
         self, info: Info, status: JobStatus | None = None, first: int | None = 50, after: str | None = None
-    ) -> JobConnection:
+    ) -> Connection[Job]:
         size = page_size(first, info.context.max_page_size)
         try:
             page = await info.context.services.jobs.page(status, size, after)
         except DomainError as bad:
             raise validation_error(bad) from None
-        return JobConnection.of(page)
+        return connection(page, Job.of)
 
     @strawberry.field(permission_classes=[AdminOnly])
     async def job_stats(self, info: Info) -> JobStats:
         services = info.context.services
         stats = await services.jobs.stats(services.clock.now())
-        return JobStats(
-            pending=stats.pending,
-            running=stats.running,
-            succeeded=stats.succeeded,
-            dead=stats.dead,
-            oldest_pending_seconds=stats.oldest_pending_seconds,
-        )
+        return JobStats(**dataclasses.asdict(stats))
 
 
 @strawberry.type
@@ -116,7 +88,7 @@ class JobMutations:
     @strawberry.mutation(permission_classes=[AdminOnly], description="A DEAD job runs again.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> JobPayload:
         try:
-            job = await provisioning.retry_job(info.context.services, str(id))
+            job = await provisioning.retry_job(info.context.services.changes, str(id))
         except DomainError as failure:
             return JobPayload(errors=[UserError.of(failure.error)])
         return JobPayload(job=Job.of(job))

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import strawberry
 
-from domain import catalogue, deciding, enrolling
+from domain import admin_actions, catalogue, student_actions
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import PaymentMethod
 from domain.errors import AuthError, DomainError
@@ -93,7 +93,7 @@ async def _attempt(call: Awaitable[T]) -> T | DomainUserError:
 async def _enrollment_payload(
     info: Info,
     enrollment: DomainEnrollment,
-    payment: enrolling.PaymentSession | None = None,
+    payment: student_actions.PaymentSession | None = None,
     errors: list[UserError] | None = None,
 ) -> EnrollmentPayload:
     session = (
@@ -117,14 +117,22 @@ class Mutation:
         viewer = require_viewer(info)
         services = info.context.services
         try:
-            outcome = await enrolling.enroll(
-                services, viewer, str(input.course_id), input.payment_method, input.coupon_code
+            outcome = await student_actions.enroll(
+                services.courses,
+                services.coupons,
+                services.changes,
+                services.policy,
+                services.observer,
+                viewer,
+                str(input.course_id),
+                input.payment_method,
+                input.coupon_code,
             )
-        except enrolling.AlreadyEnrolled as already:
+        except student_actions.AlreadyEnrolled as already:
             return await _enrollment_payload(
                 info,
                 already.existing,
-                enrolling.payment_session(services, already.existing),
+                student_actions.payment_session(services.policy, already.existing),
                 [UserError.of(already.error)],
             )
         except DomainError as failure:
@@ -135,8 +143,11 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")
     async def retry_payment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        services = info.context.services
         result = await _attempt(
-            enrolling.retry_payment(info.context.services, require_viewer(info), str(enrollment_id))
+            student_actions.retry_payment(
+                services.changes, services.policy, require_viewer(info), str(enrollment_id)
+            )
         )
         if isinstance(result, DomainUserError):
             return EnrollmentPayload(errors=[UserError.of(result)])
@@ -144,28 +155,30 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[SignedIn])
     async def cancel_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = deciding.cancel(info.context.services, require_viewer(info), str(enrollment_id))
+        call = student_actions.cancel(info.context.services.changes, require_viewer(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def approve_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
-        call = deciding.approve(info.context.services, require_admin(info), str(enrollment_id))
+        call = admin_actions.approve(info.context.services.changes, require_admin(info), str(enrollment_id))
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def reject_enrollment(
         self, info: Info, enrollment_id: strawberry.ID, reason: str
     ) -> EnrollmentPayload:
-        call = deciding.reject(info.context.services, require_admin(info), str(enrollment_id), reason)
+        call = admin_actions.reject(
+            info.context.services.changes, require_admin(info), str(enrollment_id), reason
+        )
         return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[AdminOnly], description="At most 100 ids.")
     async def bulk_approve_enrollments(
         self, info: Info, enrollment_ids: list[strawberry.ID]
     ) -> BulkApprovePayload:
-        call = deciding.bulk_approve(
-            info.context.services, require_admin(info), [str(i) for i in enrollment_ids]
-        )
+        services = info.context.services
+        ids = [str(i) for i in enrollment_ids]
+        call = admin_actions.bulk_approve(services.changes, services.policy, require_admin(info), ids)
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
             return BulkApprovePayload(approved=[], errors=[UserError.of(result)])
@@ -177,10 +190,10 @@ class Mutation:
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def create_course(self, info: Info, input: CreateCourseInput) -> CoursePayload:
         services = info.context.services
-        new_id = services.enrollments.new_id()
+        new_id = services.courses.new_id()
         course_id = None if input.id is None else str(input.id)
         call = catalogue.create_course(
-            services, course_id, input.title, input.price, input.currency, input.published, new_id
+            services.courses, course_id, input.title, input.price, input.currency, input.published, new_id
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
@@ -190,7 +203,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def create_coupon(self, info: Info, input: CreateCouponInput) -> CouponPayload:
         call = catalogue.create_coupon(
-            info.context.services,
+            info.context.services.coupons,
             input.code,
             input.percent_off,
             input.amount_off,

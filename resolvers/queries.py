@@ -7,9 +7,10 @@ from graphql import GraphQLError
 
 from domain.card import current_enrollment
 from domain.coupon import normalize_code
+from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import EnrollmentStatus
 from domain.errors import DomainError
-from resolvers.connections import EnrollmentConnection, page_size
+from resolvers.connections import Connection, connection, page_size
 from resolvers.context import Info
 from resolvers.permissions import AdminOnly, SignedIn, require_owner_or_admin
 from resolvers.types import Coupon, CourseCard, Enrollment
@@ -28,6 +29,10 @@ async def load_card(info: Info, course_id: str) -> CourseCard | None:
         return CourseCard.of(course, False, None)
     mine = await info.context.loaders.enrollments_of(viewer.user_id, [course_id])
     return CourseCard.of(course, True, current_enrollment(mine.get(course_id, [])))
+
+
+def _node(enrollment: DomainEnrollment) -> Enrollment:
+    return Enrollment(model=enrollment)
 
 
 @strawberry.type
@@ -67,19 +72,19 @@ class Query:
         course_id: strawberry.ID | None = None,
         first: int | None = 50,
         after: str | None = None,
-    ) -> EnrollmentConnection:
+    ) -> Connection[Enrollment]:
         size = page_size(first, info.context.max_page_size)
         course = None if course_id is None else str(course_id)
         try:
             page = await info.context.services.enrollments.page(status, course, size, after)
         except DomainError as bad:
             raise validation_error(bad) from None
-        return EnrollmentConnection.of(page)
+        return connection(page, _node)
 
     @strawberry.field(permission_classes=[AdminOnly], description="Awaiting approval, oldest first.")
     async def pending_enrollments(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> EnrollmentConnection:
+    ) -> Connection[Enrollment]:
         size = page_size(first, info.context.max_page_size)
         try:
             page = await info.context.services.enrollments.page(
@@ -87,7 +92,7 @@ class Query:
             )
         except DomainError as bad:
             raise validation_error(bad) from None
-        return EnrollmentConnection.of(page)
+        return connection(page, _node)
 
     @strawberry.field(permission_classes=[AdminOnly])
     async def coupon(self, info: Info, code: str) -> Coupon | None:

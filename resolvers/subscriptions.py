@@ -20,7 +20,7 @@ Authorization is checked when subscribing and again for every message sent: the 
 concern the viewer (user streams) and the viewer's token must not have expired.
 
 Over graphql-transport-ws the two event streams are executed once per event and distinct
-operation and written to each socket as shared bytes (`resolvers.feeds`); over the legacy
+operation and written to each socket as shared bytes (`realtime.feeds`); over the legacy
 protocol each socket executes its own.
 """
 
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 
@@ -41,25 +39,17 @@ from domain.enrollment import EnrollmentStatus
 from domain.events import EnrollmentChange, EventType
 from domain.viewer import Viewer
 from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
-from realtime.envelope import Envelope
+from realtime.envelope import decode_change
+from realtime.feeds.feed import Feeds, FeedSpec
+from realtime.feeds.member import Member, resync_required, token_expired
+from realtime.feeds.socket import FeedKey, current_sink
 from realtime.hub import Hub
-from realtime.subscription import Gap, GapReason
+from realtime.inbox import Gap, GapReason
 from resolvers.context import Context, Info
-from resolvers.feeds import (
-    FeedKey,
-    Feeds,
-    FeedSpec,
-    Member,
-    current_sink,
-    resync_required,
-    token_expired,
-)
 from resolvers.loaders import Loaders
 from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
 from resolvers.queries import load_card
 from resolvers.types import CourseCard, Enrollment
-
-log = logging.getLogger(__name__)
 
 
 @strawberry.type
@@ -79,23 +69,8 @@ class EnrollmentEvent:
         )
 
 
-# The hub hands the same bytes object to every local subscriber of a channel, and an event
-# reaches a user's tabs and the admin consoles alike: decode it once, not once per subscriber.
-@functools.lru_cache(maxsize=64)
-def _decode_shared(payload: bytes) -> Envelope:
-    return Envelope.decode(payload)
-
-
-def decode(payload: bytes) -> EnrollmentChange | None:
-    try:
-        return _decode_shared(payload).change
-    except (ValueError, KeyError, TypeError, IndexError):
-        log.exception("undecodable realtime payload dropped")
-        return None
-
-
 def _written_at(item: bytes | Gap) -> float | None:
-    change = None if isinstance(item, Gap) else decode(item)
+    change = None if isinstance(item, Gap) else decode_change(item)
     return None if change is None else change.at.timestamp()
 
 
@@ -155,7 +130,7 @@ class CardStream:
                 # Changes made during the outage were never published: resend whatever holds.
                 return card if card.version >= self.last else None
             return card if card.version > self.last else None
-        change = decode(item)
+        change = decode_change(item)
         if change is None:
             return None
         enrollment = change.enrollment
@@ -233,12 +208,11 @@ async def _shared(
             renew=_renew_loaders,
             root=EnrollmentEvent.of,
             concerns=lambda change: concerns_viewer(change.enrollment),
-            decode=decode,
         )
 
     member = Member(sink, info.field_name, _token_deadline(info), info.context.request_id)
     await feeds.join(FeedKey.of(channel, audience, sink), spec, member)
-    sink.detach(member)
+    member.take_over()
     return True
 
 
@@ -251,7 +225,7 @@ async def _event_stream(
                 if item.reason is GapReason.RECONNECTED:
                     continue
                 raise resync_required(str(item.reason))
-            change = decode(item)
+            change = decode_change(item)
             if change is None or not concerns_viewer(change.enrollment):
                 continue
             _require_fresh_token(info)

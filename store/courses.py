@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain.course import Course
 from domain.money import Money
-from store.database import Collections, Doc
+from store.database import Collections, Doc, new_id
 
 # A catalogue page never grows without bound; schools past this size want search, not a list.
 MAX_CATALOGUE = 500
@@ -21,6 +21,9 @@ def _course(doc: Doc) -> Course:
 class MongoCourseStore:
     def __init__(self, collections: Collections) -> None:
         self._courses = collections.courses
+
+    def new_id(self) -> str:
+        return new_id()
 
     async def get_course(self, course_id: str) -> Course | None:
         doc = await self._courses.find_one({"_id": course_id})

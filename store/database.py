@@ -1,19 +1,16 @@
-"""The MongoDB collections and their indexes, created idempotently at startup."""
+"""The MongoDB collections, the client that reaches them, and the ids the store mints."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from bson import ObjectId
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from domain.enrollment import ACTIVE_STATUSES
-
 Doc = dict[str, Any]
-
-ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
 
 
 @dataclass(frozen=True)
@@ -35,34 +32,6 @@ def connect(url: str, **options: Any) -> AsyncMongoClient[Doc]:
     return AsyncMongoClient(url, tz_aware=True, connect=False, **options)
 
 
-ENROLLMENT_INDEXES = [
-    IndexModel(
-        [("userId", ASCENDING), ("courseId", ASCENDING)],
-        name=ONE_ACTIVE_INDEX,
-        unique=True,
-        partialFilterExpression={"status": {"$in": sorted(ACTIVE_STATUSES)}},
-    ),
-    # The oldest-first pending queue and the admin list filtered by status.
-    IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
-    IndexModel([("courseId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_course"),
-    IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
-    IndexModel([("userId", ASCENDING), ("courseId", ASCENDING), ("version", ASCENDING)], name="by_user"),
-    IndexModel(
-        [("paymentReferences", ASCENDING)],
-        name="by_payment_reference",
-        unique=True,
-        partialFilterExpression={"paymentReferences": {"$exists": True}},
-    ),
-    IndexModel([("couponState", ASCENDING), ("holdExpiresAt", ASCENDING)], name="by_hold_expiry"),
-    IndexModel([("pending", ASCENDING)], name="by_pending"),
-]
-
-COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
-
-
-async def ensure_indexes(collections: Collections) -> None:
-    from store.jobs import JOB_INDEXES
-
-    await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
-    await collections.courses.create_indexes(COURSE_INDEXES)
-    await collections.jobs.create_indexes(JOB_INDEXES)
+def new_id() -> str:
+    """A fresh document id: time-ordered and unique without a round trip."""
+    return str(ObjectId())

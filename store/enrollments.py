@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -19,9 +18,10 @@ from domain.enrollment import (
 )
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
-from store.database import ONE_ACTIVE_INDEX, Collections, Doc
+from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
-from store.pages import enrollment_page
+from store.indexes import ONE_ACTIVE_INDEX
+from store.pages import keyset_page
 from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
 
 
@@ -30,7 +30,7 @@ class MongoEnrollmentStore:
         self._enrollments = collections.enrollments
 
     def new_id(self) -> str:
-        return str(ObjectId())
+        return new_id()
 
     async def insert(self, draft: NewEnrollment) -> Enrollment | None:
         """None when the user already has an active enrollment in the course."""
@@ -126,10 +126,10 @@ class MongoEnrollmentStore:
 
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page:
+    ) -> Page[Enrollment]:
         query: Doc = {}
         if status is not None:
             query["status"] = status.value
         if course_id is not None:
             query["courseId"] = course_id
-        return await enrollment_page(self._enrollments, query, first, after)
+        return await keyset_page(self._enrollments, query, first, after, enrollment_from, SUMMARY)

@@ -14,9 +14,10 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from domain.enrollment import Enrollment
-from domain.jobs import Decision, Job, JobKind, JobPage, JobStats, JobStatus, Verdict
+from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus, Verdict
+from domain.ports import Page
 from store.database import Collections, Doc
-from store.pages import encode_cursor, keyset_page
+from store.pages import keyset_page
 
 __all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
 
@@ -252,8 +253,6 @@ class MongoJobQueue:
             oldest_pending_seconds=age,
         )
 
-    async def page(self, status: JobStatus | None, first: int, after: str | None) -> JobPage:
+    async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]:
         query: Doc = {} if status is None else {"status": status.value}
-        docs, more, total = await keyset_page(self._jobs, query, first, after)
-        rows = [job_from(d) for d in docs]
-        return JobPage(rows, more, total, [encode_cursor(j.created_at, j.id) for j in rows])
+        return await keyset_page(self._jobs, query, first, after, job_from)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from domain.errors import DomainError, ErrorCode
 from domain.ports import Page
 from store.database import Doc
-from store.enrollment_docs import SUMMARY, enrollment_from
+
+T = TypeVar("T")
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -34,8 +36,9 @@ async def keyset_page(
     query: dict[str, Any],
     first: int,
     after: str | None,
+    row: Callable[[Doc], T],
     projection: dict[str, Any] | None = None,
-) -> tuple[list[Doc], bool, int]:
+) -> Page[T]:
     """The rows after the cursor (at most `first`), whether more follow, and the total matching."""
     keyset = dict(query)
     if after is not None:
@@ -47,12 +50,6 @@ async def keyset_page(
     cursor = collection.find(keyset, projection).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
     docs = [doc async for doc in cursor]
     total = await collection.count_documents(query)
-    return docs[:first], len(docs) > first, total
-
-
-async def enrollment_page(
-    collection: AsyncCollection[Doc], query: dict[str, Any], first: int, after: str | None
-) -> Page:
-    docs, more, total = await keyset_page(collection, query, first, after, SUMMARY)
-    rows = [enrollment_from(d) for d in docs]
-    return Page(rows, more, total, [encode_cursor(e.created_at, e.id) for e in rows])
+    shown = docs[:first]
+    cursors = [encode_cursor(doc["createdAt"], doc["_id"]) for doc in shown]
+    return Page([row(doc) for doc in shown], len(docs) > first, total, cursors)

@@ -39,7 +39,7 @@ class CliServer:
 
 @contextlib.asynccontextmanager
 async def cli_server(mongodb_url: str, redis_url: str, log: Path, **env: str) -> AsyncIterator[CliServer]:
-    """`python -m api.cli serve` in the production profile unless `env` says otherwise."""
+    """`python -m server.cli serve` in the production profile unless `env` says otherwise."""
     port = free_port()
     database = f"t_{uuid.uuid4().hex[:12]}"
     environment = {
@@ -73,7 +73,7 @@ async def cli_server(mongodb_url: str, redis_url: str, log: Path, **env: str) ->
 def _spawn(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve"],
+            [sys.executable, "-m", "server.cli", "serve"],
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer, start_mongo, start_redis
+from sandbox.embedded import ManagedServer, start_mongo, start_redis
 from tests.cli_server import CliServer, cli_server
 from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 

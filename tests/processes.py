@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from api.settings import Settings
+from server.settings import Settings
 
 HANG_GUARD = 60.0
 
@@ -53,7 +53,7 @@ class Enrollwire:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "api.cli",
+                "server.cli",
                 self.command,
                 env=settings_env(self.settings),
                 stdout=out,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from api.embedded import HOST
+from sandbox.embedded import HOST
 
 
 class HoldingProxy:

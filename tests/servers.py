@@ -15,9 +15,9 @@ import uvicorn
 
 from api.app import App, create_app
 from api.auth import issue_token
-from api.limits import UVICORN_WEBSOCKET_OPTIONS
-from api.settings import Settings
 from domain.viewer import Role
+from server.settings import Settings
+from server.websocket_protocol import UVICORN_WEBSOCKET_OPTIONS
 
 AUTH_SECRET = "test-auth-secret-0123456789abcdef0123456789"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef012345"

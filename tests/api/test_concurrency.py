@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from api.embedded import ManagedServer
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
 from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 SETUP = """

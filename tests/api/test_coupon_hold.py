@@ -11,8 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
-from domain import enrolling
+from domain import student_actions
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import Action, Enrollment, EnrollmentStatus, HoldState, PaymentMethod
 from domain.errors import DomainError, ErrorCode
@@ -20,9 +19,11 @@ from domain.events import EventType
 from domain.ports import TransitionExtras
 from domain.services import Services
 from domain.viewer import Role, Viewer
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.servers import GraphQLClient, RunningApp, serve
 from tests.store.conftest import ManualClock
+from tests.usecases import enrolling
 
 SETUP = """
 mutation($course: CreateCourseInput!, $coupon: CreateCouponInput!) {
@@ -81,7 +82,7 @@ async def settle(services: Services, enrollment_id: str) -> Enrollment | None:
         enrollment_id, Action.SETTLE_PAYMENT, TransitionExtras(), now=services.clock.now()
     )
     if changed is not None:
-        await record_change(services, changed, EventType.STATUS_CHANGED, changed.previous_status)
+        await record_change(services.changes, changed, EventType.STATUS_CHANGED, changed.previous_status)
     return changed
 
 
@@ -90,24 +91,24 @@ async def test_lapsed_hold_frees_the_coupon_at_once_then_is_released_once(
     running: RunningApp, gql: GraphQLClient
 ) -> None:
     services, clock = own_clock(running)
-    first = await enrolling.enroll(services, ALICE, "c1", PaymentMethod.CARD, "only")
+    first = await student_actions.enroll(*enrolling(services), ALICE, "c1", PaymentMethod.CARD, "only")
     assert first.enrollment.amount_due.amount == PRICE // 2
     with pytest.raises(DomainError) as exhausted:
-        await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+        await student_actions.enroll(*enrolling(services), BOB, "c1", PaymentMethod.CARD, "ONLY")
     assert exhausted.value.error.code is ErrorCode.COUPON_EXHAUSTED
 
     clock.advance(1.001)
-    second = await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+    second = await student_actions.enroll(*enrolling(services), BOB, "c1", PaymentMethod.CARD, "ONLY")
     assert second.enrollment.amount_due.amount == PRICE // 2
     before_sweep = await coupon_doc(running)
     assert (before_sweep["lapsed"], len(before_sweep["holds"])) == (0, 2), "no sweeper has run yet"
     assert await uses(running, clock.now()) == 1
 
-    assert await lapse_due_holds(services) == 1
+    assert await lapse_due_holds(services.changes) == 1
     swept = await coupon_doc(running)
     assert (swept["lapsed"], swept["released"], swept["redeemed"]) == (1, 0, 0)
     assert [h["enrollmentId"] for h in swept["holds"]] == [second.enrollment.id]
-    assert await lapse_due_holds(services) == 0
+    assert await lapse_due_holds(services.changes) == 0
     assert await coupon_doc(running) == swept
 
     lapsed = await services.enrollments.get(first.enrollment.id)
@@ -126,14 +127,14 @@ async def test_lapsed_hold_frees_the_coupon_at_once_then_is_released_once(
 @pytest.mark.usefixtures("seeded")
 async def test_payment_after_lapse_but_before_the_sweep_stays_within_the_limit(running: RunningApp) -> None:
     services, clock = own_clock(running)
-    first = await enrolling.enroll(services, ALICE, "c1", PaymentMethod.CARD, "ONLY")
+    first = await student_actions.enroll(*enrolling(services), ALICE, "c1", PaymentMethod.CARD, "ONLY")
     clock.advance(1.001)
-    await enrolling.enroll(services, BOB, "c1", PaymentMethod.CARD, "ONLY")
+    await student_actions.enroll(*enrolling(services), BOB, "c1", PaymentMethod.CARD, "ONLY")
     before = await coupon_doc(running)
     # Redeeming the overdue hold now would make two uses of a one-use coupon: refused, nothing written.
     assert await settle(services, first.enrollment.id) is None
     assert await coupon_doc(running) == before
-    assert await lapse_due_holds(services) == 1
+    assert await lapse_due_holds(services.changes) == 1
     paid = await settle(services, first.enrollment.id)
     assert paid is not None and paid.coupon is not None and paid.coupon.state is HoldState.LAPSED
     assert paid.amount_due.amount == PRICE

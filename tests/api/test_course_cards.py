@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from api.embedded import ManagedServer
 from domain.enrollment import Action
 from domain.ports import TransitionExtras
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.servers import GraphQLClient, RunningApp
 

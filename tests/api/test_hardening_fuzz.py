@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from api.embedded import ManagedServer
 from domain.viewer import Role
 from resolvers.schema import Limits, build_schema
+from sandbox.embedded import ManagedServer
 from tests.servers import RunningApp, serve, test_settings
 
 # Our insides: none may reach a client unless the client sent it first (an echoed value).

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
-from api.settings import Settings
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
+from server.settings import Settings
 from tests.cli_server import CliServer
 from tests.servers import RunningApp, serve, test_settings
 

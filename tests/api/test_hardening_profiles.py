@@ -19,8 +19,8 @@ import httpx2 as httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.embedded import ManagedServer
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
 from store.database import Doc, connect
 from tests.cli_server import CliServer
 from tests.servers import serve, test_settings

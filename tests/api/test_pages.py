@@ -6,9 +6,9 @@ import httpx2 as httpx
 import pytest
 
 from api.auth import verify_token
-from api.embedded import ManagedServer
-from api.settings import Environment, Settings
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
+from server.settings import Environment, Settings
 from tests import servers
 from tests.servers import RunningApp, serve
 

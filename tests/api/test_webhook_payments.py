@@ -242,7 +242,9 @@ async def test_payment_after_the_hold_ran_out_loses_the_discount_first(
     later = dataclasses.replace(services, clock=Later(services.clock.now() + timedelta(hours=1)))
     async with realtime_log(running, enrolled.user) as log:
         outcome = await apply_payment_event(
-            later, PaymentEvent(unique("evt"), "payment.succeeded", enrolled.reference, 5_000, "ZAR")
+            later.payments,
+            later.changes,
+            PaymentEvent(unique("evt"), "payment.succeeded", enrolled.reference, 5_000, "ZAR"),
         )
         published = await log.drain()
     assert outcome.outcome is Outcome.PROCESSED

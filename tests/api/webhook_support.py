@@ -14,13 +14,13 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
 from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
 from realtime.channels import user_channel
 from realtime.envelope import Envelope
 from realtime.hub import Hub
-from realtime.subscription import Gap, Subscription
+from realtime.inbox import Gap, Inbox
+from sandbox.embedded import ManagedServer
 from tests.servers import WEBHOOK_SECRET, GraphQLClient, RunningApp, serve, test_settings
 
 URL = "/webhooks/payments"
@@ -147,7 +147,7 @@ class RealtimeLog:
     back, so Redis delivers every message of the deliveries before the marker.
     """
 
-    def __init__(self, hub: Hub, channel: str, subscription: Subscription) -> None:
+    def __init__(self, hub: Hub, channel: str, subscription: Inbox) -> None:
         self._hub, self._channel, self._subscription = hub, channel, subscription
 
     async def drain(self) -> list[Envelope]:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, Locator, Page, ViewportSize, expect
 
-from api.demo import seed_demo
 from domain.course import Course
 from domain.money import Money
 from domain.services import Services
+from sandbox.demo import seed_demo
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 PHONE = ViewportSize(width=390, height=844)
@@ -19,7 +19,7 @@ EXTRA_COURSE = Course("websockets-301", "WebSockets in Depth", Money(99_00, "ZAR
 
 async def seed(services: Services) -> None:
     """What `make run` seeds (two courses, the WELCOME10 coupon), and a third course."""
-    await seed_demo(services)
+    await seed_demo(services.courses, services.coupons)
     await services.courses.insert_course(EXTRA_COURSE)
 
 

@@ -7,8 +7,8 @@ import re
 import httpx2 as httpx
 from playwright.async_api import Browser, expect
 
-from api.demo import DEMO_STUDENT
-from api.embedded import ManagedServer
+from sandbox.demo import DEMO_STUDENT
+from sandbox.embedded import ManagedServer
 from tests.browser.pages import (
     ARTIFACTS,
     EXTRA_COURSE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2 as httpx
 from playwright.async_api import Browser, Page, expect
 
-from api.demo import DEMO_STUDENT
-from api.embedded import ManagedServer
+from sandbox.demo import DEMO_STUDENT
+from sandbox.embedded import ManagedServer
 from tests.browser.pages import (
     ARTIFACTS,
     DESKTOP,

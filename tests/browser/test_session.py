@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.async_api import Browser, expect
 
-from api.embedded import ManagedServer
+from sandbox.embedded import ManagedServer
 from tests.browser.pages import connection, open_page, seed, sign_in
 from tests.servers import serve, test_settings
 

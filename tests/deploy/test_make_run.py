@@ -19,7 +19,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from api.embedded import ManagedServer
+from sandbox.embedded import ManagedServer
 from store.database import Collections, connect
 from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.servers import free_port

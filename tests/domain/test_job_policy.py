@@ -11,10 +11,10 @@ from domain.enrollment import AccessStatus
 from domain.jobs import (
     SUCCEEDED,
     Attempt,
+    CallResult,
     Job,
     JobKind,
     JobStatus,
-    Outcome,
     RetryPolicy,
     Verdict,
     access_status_for,
@@ -59,11 +59,11 @@ def test_2xx_is_success(status: int) -> None:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
 def test_5xx_retries(status: int) -> None:
-    assert classify_response(status, None, NOW).outcome is Outcome.RETRYABLE
+    assert classify_response(status, None, NOW).outcome is CallResult.RETRYABLE
 
 
 def test_429_retries_and_honours_retry_after_seconds_or_date() -> None:
-    assert classify_response(429, "7", NOW) == Attempt(Outcome.RETRYABLE, "HTTP 429", 7.0)
+    assert classify_response(429, "7", NOW) == Attempt(CallResult.RETRYABLE, "HTTP 429", 7.0)
     later = "Sun, 01 Nov 2026 12:00:30 GMT"
     assert classify_response(429, later, NOW).retry_after == 30.0
     assert classify_response(429, None, NOW).retry_after is None
@@ -71,7 +71,7 @@ def test_429_retries_and_honours_retry_after_seconds_or_date() -> None:
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 301, 100])
 def test_other_statuses_are_permanent(status: int) -> None:
-    assert classify_response(status, "5", NOW).outcome is Outcome.PERMANENT
+    assert classify_response(status, "5", NOW).outcome is CallResult.PERMANENT
 
 
 @pytest.mark.parametrize("value", ["", "  ", "soon", "-3", "1.5", "Sun, 99 Nov 2026 12:00:30 GMT"])
@@ -84,7 +84,7 @@ def test_retry_after_in_the_past_means_now() -> None:
 
 
 def test_network_failures_retry() -> None:
-    assert network_failure("timeout").outcome is Outcome.RETRYABLE
+    assert network_failure("timeout").outcome is CallResult.RETRYABLE
 
 
 def test_full_jitter_window_doubles_then_caps() -> None:
@@ -104,7 +104,7 @@ def test_delay_is_drawn_from_zero_to_the_window() -> None:
         seen.append((low, high))
         return high / 2
 
-    decision = policy.decide(job(3), Attempt(Outcome.RETRYABLE, "HTTP 503"), record)
+    decision = policy.decide(job(3), Attempt(CallResult.RETRYABLE, "HTTP 503"), record)
     assert seen == [(0.0, 16.0)]
     assert decision.verdict is Verdict.RETRY
     assert decision.delay == 8.0
@@ -113,7 +113,7 @@ def test_delay_is_drawn_from_zero_to_the_window() -> None:
 
 def test_retry_after_wins_when_larger_than_the_jitter() -> None:
     policy = RetryPolicy(base_seconds=2, cap_seconds=300)
-    throttled = Attempt(Outcome.RETRYABLE, "HTTP 429", retry_after=30.0)
+    throttled = Attempt(CallResult.RETRYABLE, "HTTP 429", retry_after=30.0)
     assert policy.decide(job(1), throttled, top).delay == 30.0
     assert policy.decide(job(5), throttled, top).delay == 64.0
     assert policy.decide(job(5), throttled, bottom).delay == 30.0
@@ -122,14 +122,14 @@ def test_retry_after_wins_when_larger_than_the_jitter() -> None:
 def test_success_and_permanent_failure() -> None:
     policy = RetryPolicy()
     assert policy.decide(job(1), SUCCEEDED, top).verdict is Verdict.SUCCEEDED
-    dead = policy.decide(job(1), Attempt(Outcome.PERMANENT, "HTTP 400"), top)
+    dead = policy.decide(job(1), Attempt(CallResult.PERMANENT, "HTTP 400"), top)
     assert dead.verdict is Verdict.DEAD
     assert dead.error == "HTTP 400"
 
 
 def test_max_attempts_then_dead_and_an_admin_retry_restarts_the_budget() -> None:
     policy = RetryPolicy(max_attempts=3)
-    failed = Attempt(Outcome.RETRYABLE, "timeout")
+    failed = Attempt(CallResult.RETRYABLE, "timeout")
     verdicts = [policy.decide(job(n), failed, top).verdict for n in (1, 2, 3)]
     assert verdicts == [Verdict.RETRY, Verdict.RETRY, Verdict.DEAD]
     # After an admin retry at attempt 3, the window restarts from the base too.

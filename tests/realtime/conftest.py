@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from api.embedded import ManagedServer, start_redis
 from realtime.hub import Hub
+from sandbox.embedded import ManagedServer, start_redis
 from tests.proxy import HoldingProxy
 
 HubFactory = Callable[..., Awaitable[Hub]]

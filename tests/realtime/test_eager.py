@@ -1,4 +1,4 @@
-"""`resolvers.eager`: a write that need not wait finishes in the caller; one that must, in a task."""
+"""`realtime.eager`: a write that need not wait finishes in the caller; one that must, in a task."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from resolvers import eager
+from realtime import eager
 
 
 async def test_a_coroutine_that_never_waits_finishes_in_the_caller() -> None:

@@ -18,10 +18,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from api.embedded import ManagedServer
 from api.graphql_view import MAX_SUBSCRIPTIONS_PER_CONNECTION
-from api.limits import WS_MAX_MESSAGE_BYTES
-from api.settings import Settings
+from sandbox.embedded import ManagedServer
+from server.settings import Settings
+from server.websocket_protocol import WS_MAX_MESSAGE_BYTES
 from tests.cli_server import CliServer
 from tests.realtime.wsclient import (
     COURSE_CARD,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from api.embedded import HOST, ManagedServer, free_port, start_redis
-from realtime.subscription import Gap, GapReason, Subscription
+from realtime.inbox import Gap, GapReason, Inbox
+from sandbox.embedded import HOST, ManagedServer, free_port, start_redis
 from tests.proxy import HoldingProxy
 from tests.realtime.conftest import HubFactory
 
@@ -27,7 +27,7 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
-async def next_item(events: Subscription, within: float = 5.0) -> bytes | Gap:
+async def next_item(events: Inbox, within: float = 5.0) -> bytes | Gap:
     async with asyncio.timeout(within):
         return await anext(events)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from api.embedded import ManagedServer
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.realtime.wsclient import (
     ADMIN_EVENTS,

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import httpx2 as httpx
 from redis.asyncio import Redis
 
-from api.embedded import ManagedServer
 from domain.enrollment import Access, AccessStatus, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange, EventType
 from domain.money import Money
 from domain.viewer import Role
 from realtime.channels import ADMIN_CHANNEL, PREFIX
 from realtime.envelope import Envelope
+from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.realtime.wsclient import (
     ADMIN_EVENTS,

@@ -30,13 +30,13 @@ async def test_an_approval_cut_off_before_its_jobs_gets_them_from_the_sweep(stor
     provision = job_id(created.id, JobKind.PROVISION_ACCESS)
 
     # Within the grace the request that wrote it may still be at work: left alone.
-    assert await resume_pending(services) == 0
+    assert await resume_pending(services.changes) == 0
     assert await services.jobs.get(provision) is None
 
     clock.advance(PENDING_GRACE.total_seconds() + 1)
-    assert await resume_pending(services) == 1
+    assert await resume_pending(services.changes) == 1
     for kind in JobKind:
         assert await services.jobs.get(job_id(created.id, kind)) is not None
     settled = await services.enrollments.get(created.id)
     assert settled is not None and settled.pending == frozenset()
-    assert await resume_pending(services) == 0
+    assert await resume_pending(services.changes) == 0

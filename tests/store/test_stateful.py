@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -25,9 +25,7 @@ from hypothesis.stateful import (
 )
 from pymongo import AsyncMongoClient
 
-from api.app import build_services
-from api.embedded import ManagedServer
-from domain import catalogue, deciding, enrolling
+from domain import admin_actions, catalogue, student_actions
 from domain.changes import lapse_due_holds, record_change
 from domain.enrollment import ACTIVE_STATUSES, Action, HoldState, PaymentMethod
 from domain.errors import DomainError, ErrorCode
@@ -35,9 +33,13 @@ from domain.events import EventType
 from domain.ports import TransitionExtras
 from domain.viewer import Role, Viewer
 from realtime.hub import Hub
-from store.database import Collections, Doc, connect, ensure_indexes
+from sandbox.embedded import ManagedServer
+from server.runtime import build_services
+from store.database import Collections, Doc, connect
+from store.indexes import ensure_indexes
 from tests import servers
 from tests.store.conftest import ManualClock
+from tests.usecases import enrolling
 
 T = TypeVar("T")
 
@@ -70,7 +72,13 @@ class Shared:
         return self.runner.run(coro)
 
 
+SEED = 2
+
+
 def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
+    # A fixed seed, not only `derandomize`: that seeds from the machine's source, so any edit to it
+    # would pick other runs, which may miss a corner `wanted` checks below.
+    @seed(SEED)
     class EnrollmentMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
@@ -89,8 +97,10 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         async def _seed(self) -> None:
             await ensure_indexes(self.collections)
             for course in COURSES:
-                await catalogue.create_course(self.services, course, course, 1000, "ZAR", True, course)
-            await catalogue.create_coupon(self.services, COUPON, 50, None, MAX_REDEMPTIONS, None)
+                await catalogue.create_course(
+                    self.services.courses, course, course, 1000, "ZAR", True, course
+                )
+            await catalogue.create_coupon(self.services.coupons, COUPON, 50, None, MAX_REDEMPTIONS, None)
 
         def teardown(self) -> None:
             shared.run(shared.mongo.drop_database(self.settings.mongodb_db))
@@ -116,25 +126,29 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
             coupon=st.sampled_from([True, True, False]),  # the scarce coupon is the point
         )
         def enroll(self, user: Viewer, course: str, method: PaymentMethod, coupon: bool) -> None:
-            call = enrolling.enroll(self.services, user, course, method, COUPON if coupon else None)
-            outcome = self._attempt(call)
+            code = COUPON if coupon else None
+            outcome = self._attempt(
+                student_actions.enroll(*enrolling(self.services), user, course, method, code)
+            )
             if outcome is not None:
                 self.ids.append(outcome.enrollment.id)
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def approve(self, index: int) -> None:
-            self._attempt(deciding.approve(self.services, ADMIN, self._pick(index)))
+            self._attempt(admin_actions.approve(self.services.changes, ADMIN, self._pick(index)))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def reject(self, index: int) -> None:
-            self._attempt(deciding.reject(self.services, ADMIN, self._pick(index), "no seats"))
+            self._attempt(admin_actions.reject(self.services.changes, ADMIN, self._pick(index), "no seats"))
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def cancel(self, index: int) -> None:
-            self._attempt(deciding.cancel(self.services, self._owner(index), self._pick(index)))
+            self._attempt(
+                student_actions.cancel(self.services.changes, self._owner(index), self._pick(index))
+            )
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
@@ -144,7 +158,11 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
         def retry_payment(self, index: int) -> None:
-            self._attempt(enrolling.retry_payment(self.services, self._owner(index), self._pick(index)))
+            self._attempt(
+                student_actions.retry_payment(
+                    self.services.changes, self.services.policy, self._owner(index), self._pick(index)
+                )
+            )
 
         @precondition(lambda self: bool(self.ids))
         @rule(index=st.integers(0, 5))
@@ -154,7 +172,7 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         @rule(seconds=st.sampled_from([1, 120, HOLD_SECONDS, HOLD_SECONDS + 1]), sweep=st.booleans())
         def advance_clock(self, seconds: int, sweep: bool) -> None:
             self.clock.advance(seconds)
-            if sweep and shared.run(lapse_due_holds(self.services)):
+            if sweep and shared.run(lapse_due_holds(self.services.changes)):
                 shared.seen["lapsed"] += 1
 
         def _owner(self, index: int) -> Viewer:
@@ -169,7 +187,9 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
             )
             if changed is not None:
                 shared.seen[action] += 1
-                await record_change(self.services, changed, EventType.STATUS_CHANGED, changed.previous_status)
+                await record_change(
+                    self.services.changes, changed, EventType.STATUS_CHANGED, changed.previous_status
+                )
 
         @invariant()
         def database_invariants(self) -> None:

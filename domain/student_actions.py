@@ -1,0 +1,204 @@
+"""What students do: enroll, try paying again, cancel."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.changes import Changes, not_found, record_change, transition
+from domain.coupon import Coupon, ReservationOutcome, normalize_code
+from domain.course import Course
+from domain.enrollment import (
+    Action,
+    Effect,
+    Enrollment,
+    EnrollmentStatus,
+    PaymentMethod,
+    initial_status,
+)
+from domain.errors import DomainError, ErrorCode, forbidden
+from domain.events import EventType
+from domain.ports import CouponStore, CourseStore, EnrollmentStore, NewEnrollment, Observer, TransitionExtras
+from domain.services import Policy
+from domain.viewer import Viewer
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    reference: str
+    redirect_url: str | None
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    enrollment: Enrollment
+    payment: PaymentSession | None = None
+    course: Course | None = None  # as read for this decision, so the caller need not read it again
+
+
+def new_reference() -> str:
+    return "pay_" + secrets.token_urlsafe(18)
+
+
+def payment_session(policy: Policy, enrollment: Enrollment) -> PaymentSession | None:
+    reference = enrollment.payment_reference
+    if reference is None:
+        return None
+    redirect = None
+    if enrollment.payment_method is PaymentMethod.CARD:
+        redirect = f"{policy.checkout_url}?reference={reference}"
+    return PaymentSession(reference, redirect)
+
+
+async def enroll(
+    courses: CourseStore,
+    coupons: CouponStore,
+    changes: Changes,
+    policy: Policy,
+    observer: Observer,
+    viewer: Viewer,
+    course_id: str,
+    method: PaymentMethod,
+    coupon_code: str | None,
+) -> EnrollOutcome:
+    course = await courses.get_course(course_id)
+    if course is None or not course.published:
+        raise DomainError.of(ErrorCode.COURSE_NOT_FOUND, "no such course", "courseId")
+    # One read answers both questions: is one active, and which version the new one continues.
+    history = await changes.enrollments.for_user(viewer.user_id, [course_id])
+    existing = next((e for e in history if e.active), None)
+    if existing is not None:
+        raise AlreadyEnrolled(existing)
+    previous = max((e.version for e in history), default=0)
+
+    now = changes.clock.now()
+    enrollment_id = changes.enrollments.new_id()
+    code = normalize_code(coupon_code) if coupon_code else None
+    coupon = None
+    if code is not None:
+        coupon = await _reserve(coupons, observer, policy, code, enrollment_id, viewer.user_id, now)
+    draft = _draft(policy, viewer, course, method, enrollment_id, coupon, now, previous)
+    created = await changes.enrollments.insert(draft)
+    if created is None:
+        if coupon is not None:
+            await coupons.release_hold(coupon.code, enrollment_id, lapsed=False)
+        existing = await changes.enrollments.active_for(viewer.user_id, course_id)
+        if existing is None:  # the other enrollment ended in between: the caller may try again
+            raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "an enrollment was just changed")
+        raise AlreadyEnrolled(existing)
+    await record_change(changes, created, EventType.CREATED, None)
+    return EnrollOutcome(created, payment_session(policy, created), course)
+
+
+class AlreadyEnrolled(DomainError):
+    def __init__(self, existing: Enrollment) -> None:
+        super().__init__(DomainError.of(ErrorCode.ALREADY_ENROLLED, "already enrolled in this course").error)
+        self.existing = existing
+
+
+_REFUSALS = {
+    ReservationOutcome.NOT_FOUND: (ErrorCode.COUPON_NOT_FOUND, "no such coupon"),
+    ReservationOutcome.EXPIRED: (ErrorCode.COUPON_EXPIRED, "this coupon has expired"),
+    ReservationOutcome.ALREADY_USED: (ErrorCode.COUPON_ALREADY_USED, "you have already used this coupon"),
+    ReservationOutcome.EXHAUSTED: (ErrorCode.COUPON_EXHAUSTED, "this coupon is used up"),
+}
+
+
+async def _reserve(
+    coupons: CouponStore,
+    observer: Observer,
+    policy: Policy,
+    code: str,
+    enrollment_id: str,
+    user_id: str,
+    now: datetime,
+) -> Coupon:
+    expires_at = now + policy.coupon_hold
+    coupon = await coupons.reserve(code, enrollment_id, user_id, now, expires_at)
+    if coupon is not None:
+        observer.coupon_reservation(ReservationOutcome.RESERVED)
+        return coupon
+    outcome = await _why_refused(coupons, code, user_id, now)
+    observer.coupon_reservation(outcome)
+    error_code, message = _REFUSALS[outcome]
+    raise DomainError.of(error_code, message, "couponCode")
+
+
+async def _why_refused(coupons: CouponStore, code: str, user_id: str, now: datetime) -> ReservationOutcome:
+    # The reservation's filter refused; read once to say why (the decision is already made).
+    current = await coupons.get_coupon(code, now)
+    if current is None:
+        return ReservationOutcome.NOT_FOUND
+    if current.expires_at is not None and current.expires_at <= now:
+        return ReservationOutcome.EXPIRED
+    if await coupons.user_holds_or_redeemed(code, user_id, now):
+        return ReservationOutcome.ALREADY_USED
+    return ReservationOutcome.EXHAUSTED
+
+
+def _draft(
+    policy: Policy,
+    viewer: Viewer,
+    course: Course,
+    method: PaymentMethod,
+    enrollment_id: str,
+    coupon: Coupon | None,
+    now: datetime,
+    previous: int,
+) -> NewEnrollment:
+    discount = coupon.discount_on(course.price) if coupon is not None else 0
+    amount_due = course.price.minus(discount)
+    status = initial_status(method, amount_due)
+    pending: set[Effect] = set()
+    hold_expires_at = None
+    if coupon is not None:
+        pending.add(Effect.COUPON)
+        if status is EnrollmentStatus.PENDING_PAYMENT:
+            hold_expires_at = now + policy.coupon_hold
+    if status is EnrollmentStatus.APPROVED:
+        pending.add(Effect.JOBS)
+    return NewEnrollment(
+        id=enrollment_id,
+        user_id=viewer.user_id,
+        email=viewer.email,
+        course_id=course.id,
+        status=status,
+        payment_method=method,
+        full_price=course.price,
+        amount_due=amount_due,
+        coupon_code=coupon.code if coupon is not None else None,
+        coupon_discount=discount,
+        hold_expires_at=hold_expires_at,
+        payment_reference=new_reference() if amount_due.amount > 0 else None,
+        version=previous + 1,
+        pending=frozenset(pending),
+    )
+
+
+async def retry_payment(
+    changes: Changes, policy: Policy, viewer: Viewer, enrollment_id: str
+) -> EnrollOutcome:
+    await _owned(
+        changes.enrollments, viewer, enrollment_id, "only the student who enrolled may retry the payment"
+    )
+    extras = TransitionExtras(new_reference=new_reference())
+    changed = await transition(changes, enrollment_id, Action.RETRY_PAYMENT, extras)
+    return EnrollOutcome(changed, payment_session(policy, changed))
+
+
+async def cancel(changes: Changes, viewer: Viewer, enrollment_id: str) -> Enrollment:
+    await _owned(changes.enrollments, viewer, enrollment_id, "only the student who enrolled may cancel")
+    return await transition(changes, enrollment_id, Action.CANCEL, TransitionExtras())
+
+
+async def _owned(
+    enrollments: EnrollmentStore, viewer: Viewer, enrollment_id: str, refusal: str
+) -> Enrollment:
+    """The enrollment, if it exists and is the viewer's own."""
+    current = await enrollments.get(enrollment_id)
+    if current is None:
+        raise not_found()
+    if current.user_id != viewer.user_id:
+        raise forbidden(refusal)
+    return current

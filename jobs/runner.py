@@ -1,0 +1,63 @@
+"""The job machinery one process runs: the worker pool, and the sweep that mirrors job states.
+
+The composition root (`server.runtime`) configures it from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import httpx2 as httpx
+
+from domain.changes import Changes
+from domain.jobs import JobKind
+from domain.provisioning import resync_access
+from integrations.job_endpoints import JobEndpoints
+from jobs.pool import AttemptCounter, PoolConfig, WorkerPool, uncounted
+from realtime.supervise import Supervisor, every
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """The job machinery one process runs: the shared HTTP client, the pool, the mirror sweep."""
+
+    def __init__(self, pool: WorkerPool | None, sweeps: Supervisor) -> None:
+        self.pool = pool
+        self._sweeps = sweeps
+
+    async def stop_workers(self) -> bool:
+        """Releases what the workers hold and claims nothing more; False if none run here."""
+        if self.pool is None:
+            return False
+        await self.pool.stop()
+        return True
+
+    async def stop(self) -> None:
+        await self.stop_workers()
+        await self._sweeps.stop()
+
+
+def start_jobs(
+    changes: Changes,
+    client: httpx.AsyncClient,
+    config: PoolConfig,
+    targets: Mapping[JobKind, str] | None,
+    http_timeout: float,
+    count: AttemptCounter = uncounted,
+) -> Jobs:
+    """`client` is the process's one outbound HTTP client; each job call gets `http_timeout`."""
+    if http_timeout >= config.lease_seconds:
+        log.warning("ENROLLWIRE_JOB_LEASE_SECONDS should exceed the HTTP timeout, or jobs may run twice")
+    sweeps = Supervisor()
+    sweeps.start("access-mirror", every(5.0, "mirror job states", lambda: resync_access(changes)))
+    pool = None
+    if config.workers and targets is None:
+        log.error("ENROLLWIRE_LMS_URL / ENROLLWIRE_NOTIFY_URL unset: no job workers run, jobs wait")
+    elif config.workers:
+        assert targets is not None
+        endpoints = JobEndpoints(client, targets, http_timeout)
+        pool = WorkerPool(changes, endpoints, config, count=count)
+        pool.start()
+    return Jobs(pool, sweeps)

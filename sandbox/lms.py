@@ -1,0 +1,76 @@
+"""Development stand-ins for the learning platform and the notification service.
+
+`POST /sandbox/lms` and `POST /sandbox/notify` answer 200 and remember the call, so a
+newcomer running `make run` sees provisioning happen; `GET` on either lists the recent
+calls. `ENROLLWIRE_SANDBOX_LMS_FAIL_FIRST=N` makes the LMS answer 503 to its first N
+calls, to show the retries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.settings import Settings
+
+RECENT_CALLS = 100
+MAX_BODY = 16 * 1024
+
+
+class SandboxEndpoint:
+    def __init__(self, name: str, fail_first: int = 0) -> None:
+        self.name = name
+        self.calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
+        self.received = 0
+        self._fail_first = fail_first
+
+    async def receive(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        self.received += 1
+        failing = self.received <= self._fail_first
+        self.calls.append(
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "idempotencyKey": request.headers.get("idempotency-key"),
+                "body": payload,
+                "status": 503 if failing else 200,
+            }
+        )
+        if failing:
+            return JSONResponse({"error": "sandbox failing on purpose"}, status_code=503)
+        return JSONResponse({"status": "ok", self.name: True})
+
+    async def recent(self, request: Request) -> Response:
+        return JSONResponse({"received": self.received, "calls": list(self.calls)})
+
+
+def sandbox_job_routes(settings: Settings) -> list[Route]:
+    """The routes for whichever target is not configured; none outside the sandbox."""
+    if not settings.sandbox_enabled:
+        return []
+    routes: list[Route] = []
+    if settings.lms_url is None:
+        lms = SandboxEndpoint("provisioned", settings.sandbox_lms_fail_first)
+        routes += [
+            Route("/sandbox/lms", lms.receive, methods=["POST"]),
+            Route("/sandbox/lms", lms.recent, methods=["GET"]),
+        ]
+    if settings.notify_url is None:
+        notify = SandboxEndpoint("notified")
+        routes += [
+            Route("/sandbox/notify", notify.receive, methods=["POST"]),
+            Route("/sandbox/notify", notify.recent, methods=["GET"]),
+        ]
+    return routes

@@ -1,0 +1,41 @@
+"""Every collection's indexes, created idempotently at startup."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, IndexModel
+
+from domain.enrollment import ACTIVE_STATUSES
+from store.database import Collections
+from store.jobs import JOB_INDEXES
+
+ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
+
+ENROLLMENT_INDEXES = [
+    IndexModel(
+        [("userId", ASCENDING), ("courseId", ASCENDING)],
+        name=ONE_ACTIVE_INDEX,
+        unique=True,
+        partialFilterExpression={"status": {"$in": sorted(ACTIVE_STATUSES)}},
+    ),
+    # The oldest-first pending queue and the admin list filtered by status.
+    IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
+    IndexModel([("courseId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_course"),
+    IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
+    IndexModel([("userId", ASCENDING), ("courseId", ASCENDING), ("version", ASCENDING)], name="by_user"),
+    IndexModel(
+        [("paymentReferences", ASCENDING)],
+        name="by_payment_reference",
+        unique=True,
+        partialFilterExpression={"paymentReferences": {"$exists": True}},
+    ),
+    IndexModel([("couponState", ASCENDING), ("holdExpiresAt", ASCENDING)], name="by_hold_expiry"),
+    IndexModel([("pending", ASCENDING)], name="by_pending"),
+]
+
+COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
+
+
+async def ensure_indexes(collections: Collections) -> None:
+    await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
+    await collections.courses.create_indexes(COURSE_INDEXES)
+    await collections.jobs.create_indexes(JOB_INDEXES)
