@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,12 @@ def test_docker_compose_config_accepts_the_file() -> None:
     env = {**os.environ, **dict.fromkeys(REQUIRED_ENV, "x" * 40)}
     result = subprocess.run([*cli, "config", "--quiet"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_image_copies_every_package() -> None:
+    """A package pyproject ships but the image leaves out fails only at import, in production."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    missing = [p.rstrip("*") for p in include if f"COPY {p.rstrip('*')} {p.rstrip('*')}" not in dockerfile]
+    assert not missing, f"the Dockerfile does not copy {missing}"
