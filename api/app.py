@@ -20,10 +20,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
+from api.hosts import HostCheck
 from api.limits import BodyLimit
 from api.logs import RequestId
 from api.metrics import Metrics
 from api.pages import page_routes
+from api.safety import allowed_hosts
 from api.sandbox_checkout import SandboxCheckout
 from api.sandbox_lms import sandbox_job_routes
 from api.settings import Settings
@@ -103,8 +105,8 @@ def create_app(settings: Settings) -> App:
         max_depth=settings.max_depth,
         max_aliases=settings.max_aliases,
         max_tokens=settings.max_tokens,
-        introspection=not settings.production,
-        suggestions=not settings.production,
+        introspection=settings.dev_features,
+        suggestions=settings.dev_features,
     )
     metrics = Metrics()
     schema = build_schema(limits, metrics)
@@ -190,7 +192,10 @@ def create_app(settings: Settings) -> App:
             *page_routes(settings),
             Route("/metrics", metrics.endpoint()),
         ],
-        middleware=[Middleware(RequestId)],
+        middleware=[
+            Middleware(HostCheck, allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features)),
+            Middleware(RequestId),
+        ],
         lifespan=lifespan,
     )
     return app

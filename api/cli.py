@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
 from api.auth import issue_token
 from api.limits import UVICORN_WEBSOCKET_OPTIONS
 from api.logs import configure_logging
@@ -122,7 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("worker", help="run only the job workers (needs the MongoDB and Redis URLs)")
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # Unsafe or malformed settings: one clear line naming the setting, no traceback.
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        print(f"enrollwire: refusing to start: {reasons}", file=sys.stderr, flush=True)
+        return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if args.command == "token":
         print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))

@@ -66,7 +66,7 @@ def websocket_origins(settings: Settings) -> list[str]:
         return list(settings.allowed_origins)
     own = urlsplit(settings.base_url)
     origins = [f"{own.scheme}://{own.netloc}"]
-    if not settings.production:
+    if settings.dev_features:
         origins += [f"http://localhost:{settings.port}", f"http://127.0.0.1:{settings.port}"]
     return origins
 

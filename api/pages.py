@@ -2,8 +2,8 @@
 
 Plain HTML, CSS and ES modules from the top-level `web/` folder, no build step; they talk
 to `/graphql` like any other client. In development a sign-in endpoint mints a token for
-a demo user, so the pages work without an identity provider; it never exists in
-production, whatever `ENROLLWIRE_PAGES` says.
+a demo user, so the pages work without an identity provider; it exists only with the
+development features (`api.safety`), whatever `ENROLLWIRE_PAGES` says.
 """
 
 from __future__ import annotations
@@ -99,6 +99,6 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         _page("/app/admin", "admin.html"),
         Mount("/app/static", WebFiles(directory=WEB_DIR / "static"), name="web"),
     ]
-    if not settings.production:
+    if settings.dev_features:
         routes.append(dev_sign_in(settings.auth_secret))
     return routes

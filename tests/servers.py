@@ -16,7 +16,7 @@ import uvicorn
 from api.app import App, create_app
 from api.auth import issue_token
 from api.limits import UVICORN_WEBSOCKET_OPTIONS
-from api.settings import Settings
+from api.settings import Environment, Settings
 from domain.viewer import Role
 
 AUTH_SECRET = "test-auth-secret-0123456789abcdef0123456789"
@@ -40,6 +40,8 @@ def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Setting
         "sandbox": True,
     }
     values.update(overrides)
+    if values.get("env") == Environment.PRODUCTION and "sandbox" not in overrides:
+        values["sandbox"] = None  # production refuses the sandbox
     return Settings(**values)
 
 
