@@ -145,7 +145,7 @@ def create_app(settings: Settings) -> App:
     view = GraphQLView(
         schema,
         lambda: app.runtime.services,
-        auth_secret=settings.auth_secret,
+        tokens=settings.token_policy,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),

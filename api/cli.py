@@ -59,8 +59,8 @@ def _print_welcome(settings: Settings) -> None:
     from api.demo import DEMO_ADMIN, DEMO_STUDENT
 
     day = 24 * 3600
-    student = issue_token(settings.auth_secret, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
-    admin = issue_token(settings.auth_secret, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
+    student = issue_token(settings.token_policy, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
+    admin = issue_token(settings.token_policy, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
     print(f"\nGraphiQL:      {settings.base_url}/graphql")
     if settings.pages_enabled:
         print(f"catalogue:     {settings.base_url}/app/")
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if args.command == "token":
-        print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))
+        print(issue_token(settings.token_policy, args.sub, Role(args.role), args.ttl, args.email))
     elif args.command == "serve":
         serve(settings, args.seed_demo)
     elif args.command == "worker":

@@ -36,7 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET
 
-from api.auth import verify_token, viewer_from_header
+from api.auth import TokenPolicy, verify_token, viewer_from_header
 from api.logs import request_id
 from api.settings import Settings
 from api.websocket_protocol import FAST_SEND, FastSend
@@ -244,7 +244,7 @@ class GraphQLView(GraphQL[Context, None]):
         schema: BaseSchema,
         services: Callable[[], Services],
         *,
-        auth_secret: str,
+        tokens: TokenPolicy,
         graphiql: bool,
         max_page_size: int,
         allowed_origins: Sequence[str],
@@ -268,7 +268,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._feeds = feeds
         self._sockets = sockets
         self._init_timeout = connection_init_timeout
-        self._secret = auth_secret
+        self._tokens = tokens
         self._max_page_size = max_page_size
 
     def decode_json(self, data: str | bytes) -> object:
@@ -296,7 +296,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         if isinstance(request, Request):
             try:
-                context.viewer = viewer_from_header(self._secret, request.headers.get("authorization"))
+                context.viewer = viewer_from_header(self._tokens, request.headers.get("authorization"))
             except AuthError as error:
                 context.auth_error = error
         return context
@@ -309,7 +309,7 @@ class GraphQLView(GraphQL[Context, None]):
                 raise ConnectionRejectionError()
             token = header.removeprefix("Bearer ").removeprefix("bearer ").strip()
             try:
-                context.viewer = verify_token(self._secret, token)
+                context.viewer = verify_token(self._tokens, token)
             except AuthError:
                 raise ConnectionRejectionError() from None
         if isinstance(context, SocketContext):

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.auth import TokenPolicy
 from api.safety import UnsafeSettings, is_loopback_host, production_secret_problems, url_host
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def development_secrets(self) -> bool:
         return self.auth_secret == DEV_AUTH_SECRET or self.webhook_secret == DEV_WEBHOOK_SECRET
+
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.auth_secret, self.jwt_issuer, self.jwt_audience, self.jwt_max_ttl_seconds)
 
     @property
     def log_json(self) -> bool:

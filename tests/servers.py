@@ -57,7 +57,7 @@ class RunningApp:
     ws_url: str
 
     def token(self, sub: str, role: Role = Role.STUDENT, ttl: int = 3600, email: str | None = None) -> str:
-        return issue_token(self.settings.auth_secret, sub, role, ttl, email)
+        return issue_token(self.settings.token_policy, sub, role, ttl, email)
 
 
 @contextlib.asynccontextmanager
