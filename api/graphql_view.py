@@ -262,7 +262,7 @@ class GraphQLView(GraphQL[Context, None]):
         services = self._services()
         context = (SocketContext if isinstance(request, WebSocket) else Context)(
             services=services,
-            loaders=Loaders(services),
+            loaders=Loaders(services, cache=not isinstance(request, WebSocket)),
             request_id=request_id.get() or uuid.uuid4().hex,
             max_page_size=self._max_page_size,
             request=request,

@@ -7,6 +7,7 @@ from graphql import GraphQLError
 
 from domain.card import current_enrollment
 from domain.coupon import normalize_code
+from domain.course import is_course_id
 from domain.enrollment import EnrollmentStatus
 from domain.errors import DomainError
 from resolvers.connections import EnrollmentConnection, page_size
@@ -20,6 +21,8 @@ def validation_error(error: DomainError) -> GraphQLError:
 
 
 async def load_card(info: Info, course_id: str) -> CourseCard | None:
+    if not is_course_id(course_id):
+        return None
     course = await info.context.loaders.course.load(course_id)
     if course is None or not course.published:
         return None
