@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from api.background import TaskGroup, every
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
+from api.internal import internal_listener
 from api.limits import BodyLimit
 from api.logs import RequestId
 from api.metrics import Metrics
@@ -134,7 +135,13 @@ def create_app(settings: Settings) -> App:
         metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
         jobs = app.jobs = start_jobs(settings, services, metrics.job_attempt)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as internal:
+                if settings.metrics_port is not None:
+                    listener = internal_listener(
+                        settings.metrics_host, settings.metrics_port, metrics.endpoint(), readyz
+                    )
+                    await internal.enter_async_context(listener)
+                yield
         finally:
             await jobs.stop()
             await tasks.stop()
@@ -164,6 +171,10 @@ def create_app(settings: Settings) -> App:
         body = {"status": "ok" if ready else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    # Operators scrape the internal listener; the public port keeps /metrics only in development.
+    public_metrics = settings.metrics_port is None and not settings.production
+    if settings.metrics_port is None and settings.production:
+        log.warning("ENROLLWIRE_METRICS_PORT is not set: no metrics are served")
     checkout = SandboxCheckout(
         lambda: app.runtime.services,
         lambda: app.runtime.http,
@@ -190,7 +201,7 @@ def create_app(settings: Settings) -> App:
             ),
             *(checkout.routes() if settings.sandbox_enabled else []),
             *page_routes(settings),
-            Route("/metrics", metrics.endpoint()),
+            *([Route("/metrics", metrics.endpoint())] if public_metrics else []),
         ],
         middleware=[
             Middleware(HostCheck, allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features)),

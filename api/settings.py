@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None  # when set, tokens must carry this `iss`
     jwt_audience: str | None = None  # when set, tokens must carry this `aud`
     jwt_max_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # /metrics and /readyz on an internal listener; unset: /metrics on the public port in
+    # development only (production serves no metrics until this is set).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     coupon_hold_seconds: float = Field(default=900, gt=0)
     lms_url: str | None = None

@@ -22,6 +22,7 @@ from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
+from resolvers.operation_label import operation_label, root_fields
 from resolvers.operation_limits import OperationLimits
 from resolvers.operation_limits import limits_rule as operation_limits_rule
 from resolvers.queries import Query
@@ -117,8 +118,9 @@ class OperationRecorder(Protocol):
 class OperationMetrics(SchemaExtension):
     """Counts every operation by name and outcome and times it."""
 
-    def __init__(self, recorder: OperationRecorder) -> None:
+    def __init__(self, recorder: OperationRecorder, known: Callable[[], frozenset[str]]) -> None:
         self._recorder = recorder
+        self._known = known
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -141,7 +143,7 @@ class OperationMetrics(SchemaExtension):
         if not subscription:
             failed = failed or result is None
         self._recorder.record(
-            context.operation_name or "anonymous",
+            operation_label(context.graphql_document, context.operation_name, self._known()),
             kind,
             "error" if failed else "ok",
             None if subscription else seconds,
@@ -178,11 +180,13 @@ def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> s
     if not limits.suggestions:
         extensions.append(HideSuggestions)
     if recorder is not None:
-        extensions.insert(0, lambda: OperationMetrics(recorder))
-    return EnrollwireSchema(
+        extensions.insert(0, lambda: OperationMetrics(recorder, lambda: known))
+    schema = EnrollwireSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=SUBSCRIPTION,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not limits.suggestions),
     )
+    known = root_fields(schema._schema)
+    return schema
