@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> App:
         max_tokens=settings.max_tokens,
         introspection=settings.dev_features,
         suggestions=settings.dev_features,
+        max_page_size=settings.max_page_size,
     )
     metrics = Metrics()
     schema = build_schema(limits, metrics)

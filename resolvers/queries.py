@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 from graphql import GraphQLError
+from starlette.requests import Request
 
 from domain.card import current_enrollment
 from domain.coupon import normalize_code
@@ -37,7 +40,13 @@ async def load_card(info: Info, course_id: str) -> CourseCard | None:
 class Query:
     @strawberry.field(description="Every published course, as the viewer sees it.")
     async def course_cards(self, info: Info) -> list[CourseCard]:
-        courses = await info.context.services.courses.list_published()
+        # Aliases of this field in one HTTP request share one read of the catalogue.
+        extras = info.context.extras if isinstance(info.context.request, Request) else {}
+        if "published_courses" not in extras:
+            extras["published_courses"] = asyncio.ensure_future(
+                info.context.services.courses.list_published()
+            )
+        courses = await extras["published_courses"]
         viewer = info.context.viewer
         if viewer is None:
             return [CourseCard.of(c, False, None) for c in courses]

@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
+from resolvers.list_cost import list_cost_rule, list_weights
 from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
 from resolvers.operation_label import operation_label, root_fields
@@ -44,6 +45,7 @@ class Limits:
     max_tokens: int = 2000
     introspection: bool = True
     suggestions: bool = True
+    max_page_size: int = 100  # what one list field weighs in the list cost
 
 
 class RejectBadCredentials(SchemaExtension):
@@ -166,12 +168,15 @@ SUBSCRIPTION: type | None = Subscription
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
     limits_rule = operation_limits_rule(limits.max_depth, limits.max_aliases)
+    # Two full lists per operation (the account page reads the catalogue and its enrollments).
+    list_rule = list_cost_rule(list_weights(limits.max_page_size), 2 * limits.max_page_size)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         SubscriptionsOverWebSocket,
         lambda: SmallDocumentParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
         lambda: OperationLimits(limits_rule),
+        lambda: OperationLimits(list_rule),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         MaskUnexpected,
     ]
