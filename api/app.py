@@ -29,6 +29,7 @@ from api.pages import page_routes
 from api.safety import allowed_hosts
 from api.sandbox_checkout import SandboxCheckout
 from api.sandbox_lms import sandbox_job_routes
+from api.security_headers import SecurityHeaders
 from api.settings import Settings
 from api.webhook import webhook_endpoint
 from api.worker import Jobs, start_jobs
@@ -205,6 +206,7 @@ def create_app(settings: Settings) -> App:
             *([Route("/metrics", metrics.endpoint())] if public_metrics else []),
         ],
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(HostCheck, allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features)),
             Middleware(RequestId),
         ],

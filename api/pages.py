@@ -35,7 +35,7 @@ DEMO_USERS = {
 
 # Same-origin everything: the pages load only their own files and talk only to this server.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # Revalidate on every load (cheap with the ETag), so an edited file shows up at once.
