@@ -20,9 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import GraphQLView, websocket_origins
+from api.hosts import HostCheck
+from api.internal import internal_listener
 from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.request_ids import RequestId
+from api.safety import allowed_hosts
+from api.security_headers import SecurityHeaders
 from api.state import runtime_of
 from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
@@ -57,8 +61,9 @@ def create_app(settings: Settings) -> App:
         max_depth=settings.max_depth,
         max_aliases=settings.max_aliases,
         max_tokens=settings.max_tokens,
-        introspection=not settings.production,
-        suggestions=not settings.production,
+        introspection=settings.dev_features,
+        suggestions=settings.dev_features,
+        max_page_size=settings.max_page_size,
     )
     metrics = Metrics()
     schema = build_schema(limits, metrics)
@@ -76,11 +81,17 @@ def create_app(settings: Settings) -> App:
                 lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
             )
             metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
-            yield
+            async with contextlib.AsyncExitStack() as internal:
+                if settings.metrics_port is not None:
+                    listener = internal_listener(
+                        settings.metrics_host, settings.metrics_port, metrics.endpoint(), readyz
+                    )
+                    await internal.enter_async_context(listener)
+                yield
 
     view = GraphQLView(
         schema,
-        auth_secret=settings.auth_secret,
+        tokens=settings.token_policy,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),
@@ -98,6 +109,10 @@ def create_app(settings: Settings) -> App:
         body = {"status": "ok" if ready else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    # Operators scrape the internal listener; the public port keeps /metrics only in development.
+    public_metrics = settings.metrics_port is None and not settings.production
+    if settings.metrics_port is None and settings.production:
+        log.warning("ENROLLWIRE_METRICS_PORT is not set: no metrics are served")
     checkout = SandboxCheckout(settings.webhook_secret, f"{settings.base_url}/webhooks/payments")
     return App(
         routes=[
@@ -117,9 +132,13 @@ def create_app(settings: Settings) -> App:
             ),
             *(checkout.routes() if settings.sandbox_enabled else []),
             *page_routes(settings),
-            Route("/metrics", metrics.endpoint()),
+            *([Route("/metrics", metrics.endpoint())] if public_metrics else []),
         ],
-        middleware=[Middleware(RequestId)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(HostCheck, allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features)),
+            Middleware(RequestId),
+        ],
         lifespan=lifespan,
     )
 

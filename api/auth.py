@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
@@ -13,38 +14,84 @@ from domain.viewer import Role, Viewer
 ALGORITHM = "HS256"
 # Tokens travel in headers and connection_init payloads; nothing legitimate is this long.
 MAX_TOKEN_LENGTH = 4096
+DEFAULT_MAX_TTL_SECONDS = 24 * 3600
+# Clocks of the issuer and of this server disagree a little.
+LEEWAY_SECONDS = 60
+ROLES = frozenset(r.value for r in Role)
 
 
-def issue_token(secret: str, sub: str, role: Role, ttl_seconds: int = 3600, email: str | None = None) -> str:
+@dataclass(frozen=True)
+class TokenPolicy:
+    """What a token must be to be believed: signed with `secret`, naming `issuer` and `audience`
+    when those are configured, living at most `max_ttl_seconds`."""
+
+    secret: str
+    issuer: str | None = None
+    audience: str | None = None
+    max_ttl_seconds: int = DEFAULT_MAX_TTL_SECONDS
+
+
+def issue_token(
+    secret: str | TokenPolicy,
+    sub: str,
+    role: Role,
+    ttl_seconds: int = 3600,
+    email: str | None = None,
+) -> str:
+    policy = TokenPolicy(secret) if isinstance(secret, str) else secret
     now = int(time.time())
     claims: dict[str, object] = {"sub": sub, "role": role.value, "iat": now, "exp": now + ttl_seconds}
     if email is not None:
         claims["email"] = email
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    if policy.issuer is not None:
+        claims["iss"] = policy.issuer
+    if policy.audience is not None:
+        claims["aud"] = policy.audience
+    return jwt.encode(claims, policy.secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> Viewer:
-    """The viewer a token names; AuthError(UNAUTHENTICATED) for anything not valid."""
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def verify_token(secret: str | TokenPolicy, token: str) -> Viewer:
+    """The viewer a token names; AuthError(UNAUTHENTICATED) for anything not valid, never another
+    exception: a validly signed token may still carry claims of any JSON type."""
+    policy = TokenPolicy(secret) if isinstance(secret, str) else secret
     if len(token) > MAX_TOKEN_LENGTH:
         raise unauthenticated("invalid token")
+    required = ["exp", "sub", *(["iss"] if policy.issuer else []), *(["aud"] if policy.audience else [])]
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token,
+            policy.secret,
+            algorithms=[ALGORITHM],
+            issuer=policy.issuer,
+            audience=policy.audience,
+            leeway=LEEWAY_SECONDS,
+            options={"require": required},
+        )
     except jwt.ExpiredSignatureError:
         raise unauthenticated("token expired") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, TypeError, ValueError, ArithmeticError):
         raise unauthenticated("invalid token") from None
-    sub, role, email = claims.get("sub"), claims.get("role"), claims.get("email")
-    if not isinstance(sub, str) or not sub or role not in {r.value for r in Role}:
+    sub, role, email, exp, iat = (claims.get(k) for k in ("sub", "role", "email", "exp", "iat"))
+    if not isinstance(sub, str) or not sub or not isinstance(role, str) or role not in ROLES:
         raise unauthenticated("invalid token")
-    return Viewer(
-        user_id=sub,
-        role=Role(role),
-        email=email if isinstance(email, str) else None,
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-    )
+    if not _number(exp) or not (iat is None or _number(iat)) or not (email is None or isinstance(email, str)):
+        raise unauthenticated("invalid token")
+    assert isinstance(exp, int | float)
+    started = iat if isinstance(iat, int | float) else time.time()
+    if exp - started > policy.max_ttl_seconds + LEEWAY_SECONDS:
+        raise unauthenticated("token lifetime exceeds the maximum")
+    try:
+        expires_at = datetime.fromtimestamp(exp, UTC)
+    except (ValueError, ArithmeticError, OSError):
+        raise unauthenticated("invalid token") from None
+    return Viewer(user_id=sub, role=Role(role), email=email, expires_at=expires_at)
 
 
-def viewer_from_header(secret: str, header: str | None) -> Viewer | None:
+def viewer_from_header(secret: str | TokenPolicy, header: str | None) -> Viewer | None:
     """None when no credentials were sent; a present but bad token is an error, never anonymous."""
     if header is None or not header.strip():
         return None

@@ -25,9 +25,10 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api.auth import verify_token, viewer_from_header
+from api.auth import TokenPolicy, verify_token, viewer_from_header
+from api.legacy_ws import LegacyWSHandler
 from api.state import runtime_of
-from api.websocket_handlers import LegacyWSHandler, SocketContext, SocketTimer, TransportWSHandler
+from api.websocket_handlers import SocketContext, SocketTimer, TransportWSHandler
 from domain.errors import AuthError
 from resolvers.context import Context
 from resolvers.loaders import Loaders
@@ -53,7 +54,7 @@ def websocket_origins(settings: Settings) -> list[str]:
         return list(settings.allowed_origins)
     own = urlsplit(settings.base_url)
     origins = [f"{own.scheme}://{own.netloc}"]
-    if not settings.production:
+    if settings.dev_features:
         origins += [f"http://localhost:{settings.port}", f"http://127.0.0.1:{settings.port}"]
     return origins
 
@@ -66,7 +67,7 @@ class GraphQLView(GraphQL[Context, None]):
         self,
         schema: BaseSchema,
         *,
-        auth_secret: str,
+        tokens: TokenPolicy,
         graphiql: bool,
         max_page_size: int,
         allowed_origins: Sequence[str],
@@ -85,7 +86,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self._sockets = sockets
         self._init_timeout = connection_init_timeout
-        self._secret = auth_secret
+        self._tokens = tokens
         self._max_page_size = max_page_size
 
     def decode_json(self, data: str | bytes) -> object:
@@ -104,7 +105,7 @@ class GraphQLView(GraphQL[Context, None]):
         services = runtime.services
         context = (SocketContext if isinstance(request, WebSocket) else Context)(
             services=services,
-            loaders=Loaders(services),
+            loaders=Loaders(services, cache=not isinstance(request, WebSocket)),
             request_id=request_id.get() or uuid.uuid4().hex,
             max_page_size=self._max_page_size,
             request=request,
@@ -114,12 +115,16 @@ class GraphQLView(GraphQL[Context, None]):
         )
         if isinstance(request, Request):
             try:
-                context.viewer = viewer_from_header(self._secret, request.headers.get("authorization"))
+                context.viewer = viewer_from_header(self._tokens, request.headers.get("authorization"))
             except AuthError as error:
                 context.auth_error = error
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
+        if isinstance(context, SocketContext):
+            if context.initialised:  # both handlers refuse a second init before this; kept closed
+                raise ConnectionRejectionError()
+            context.initialised = True
         params = context.connection_params or {}
         header = params.get("Authorization", params.get("authorization"))
         if header is not None:
@@ -127,7 +132,7 @@ class GraphQLView(GraphQL[Context, None]):
                 raise ConnectionRejectionError()
             token = header.removeprefix("Bearer ").removeprefix("bearer ").strip()
             try:
-                context.viewer = verify_token(self._secret, token)
+                context.viewer = verify_token(self._tokens, token)
             except AuthError:
                 raise ConnectionRejectionError() from None
         if isinstance(context, SocketContext):

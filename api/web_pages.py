@@ -2,8 +2,8 @@
 
 Plain HTML, CSS and ES modules from the top-level `web/` folder, no build step; they talk
 to `/graphql` like any other client. In development a sign-in endpoint mints a token for
-a demo user (`sandbox.sign_in`), so the pages work without an identity provider; it never
-exists in production, whatever `ENROLLWIRE_PAGES` says.
+a demo user (`sandbox.sign_in`), so the pages work without an identity provider; it exists
+only with the development features (`api.safety`), whatever `ENROLLWIRE_PAGES` says.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 # Same-origin everything: the pages load only their own files and talk only to this server.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # Revalidate on every load (cheap with the ETag), so an edited file shows up at once.
@@ -62,6 +62,6 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         _page("/app/admin", "admin.html"),
         Mount("/app/static", WebFiles(directory=WEB_DIR / "static"), name="web"),
     ]
-    if not settings.production:
-        routes.append(dev_sign_in(settings.auth_secret))
+    if settings.dev_features:
+        routes.append(dev_sign_in(settings.token_policy))
     return routes

@@ -19,9 +19,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
+from api.legacy_ws import well_formed
 from realtime.feeds.member import Member
 from realtime.feeds.socket import FAST_SEND, FastSend, Sink, current_sink
 from resolvers.context import Context
@@ -89,7 +88,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
-        if not _well_formed(message.get("id"), payload):
+        if not well_formed(message.get("id"), payload):
             # Strawberry's handler would die on it and drop the socket without a close code.
             await self.handle_invalid_message("Invalid subscribe message")
             return
@@ -122,31 +121,6 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return True
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    async def handle_start(self, message: StartMessage) -> None:
-        if not _well_formed(message.get("id"), message.get("payload")):
-            await self.send_message(
-                {
-                    "type": "error",
-                    "id": str(message.get("id")),
-                    "payload": {"message": "Invalid start message"},
-                }
-            )
-            return
-        await super().handle_start(message)
-
-
-def _well_formed(operation_id: object, payload: object) -> bool:
-    if not isinstance(operation_id, str) or not isinstance(payload, dict):
-        return False
-    variables, name = payload.get("variables"), payload.get("operationName")
-    return (
-        isinstance(payload.get("query"), str)
-        and isinstance(variables, dict | None)
-        and isinstance(name, str | None)
-    )
-
-
 def _nothing() -> None:
     pass
 
@@ -156,6 +130,8 @@ class SocketContext(Context):
     """A WebSocket's context: `on_ws_connect` calls `connected` once `connection_init` is handled."""
 
     connected: Callable[[], None] = _nothing
+    # The viewer and its expiry are fixed by the first connection_init, for every operation after.
+    initialised: bool = False
 
 
 class SocketTimer:

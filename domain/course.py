@@ -22,6 +22,11 @@ class Course:
     published: bool
 
 
+def is_course_id(value: str) -> bool:
+    """The shape every course id has: anything else names no course, without a lookup."""
+    return _ID.fullmatch(value) is not None
+
+
 def validate_new_course(
     course_id: str | None, title: str, price: int, currency: str, published: bool, new_id: str
 ) -> Course:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 log = logging.getLogger("enrollwire.graphql")
 
@@ -13,6 +14,9 @@ log = logging.getLogger("enrollwire.graphql")
 PUBLIC_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "VALIDATION_FAILED", "NOT_FOUND", "BAD_REQUEST"})
 MASKED_MESSAGE = "Internal server error."
 INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
+# The client's choice of operation (a query over the legacy subscription protocol, an unknown
+# operation name): Strawberry wraps these as if they were ours.
+CLIENT_MISTAKES = (CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 def is_client_facing(error: GraphQLError) -> bool:
@@ -20,7 +24,7 @@ def is_client_facing(error: GraphQLError) -> bool:
     if original is None:
         return True  # validation and parse errors, or a GraphQLError we raised on purpose
     code = (error.extensions or {}).get("code")
-    return isinstance(original, GraphQLError) or code in PUBLIC_CODES
+    return isinstance(original, (GraphQLError, *CLIENT_MISTAKES)) or code in PUBLIC_CODES
 
 
 def log_unexpected(errors: list[GraphQLError]) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 from graphql import GraphQLError
+from starlette.requests import Request
 
 from domain.card import current_enrollment
 from domain.coupon import normalize_code
+from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import EnrollmentStatus
 from domain.errors import DomainError
@@ -21,6 +25,8 @@ def validation_error(error: DomainError) -> GraphQLError:
 
 
 async def load_card(info: Info, course_id: str) -> CourseCard | None:
+    if not is_course_id(course_id):
+        return None
     course = await info.context.loaders.course.load(course_id)
     if course is None or not course.published:
         return None
@@ -39,7 +45,13 @@ def _node(enrollment: DomainEnrollment) -> Enrollment:
 class Query:
     @strawberry.field(description="Every published course, as the viewer sees it.")
     async def course_cards(self, info: Info) -> list[CourseCard]:
-        courses = await info.context.services.courses.list_published()
+        # Aliases of this field in one HTTP request share one read of the catalogue.
+        extras = info.context.extras if isinstance(info.context.request, Request) else {}
+        if "published_courses" not in extras:
+            extras["published_courses"] = asyncio.ensure_future(
+                info.context.services.courses.list_published()
+            )
+        courses = await extras["published_courses"]
         viewer = info.context.viewer
         if viewer is None:
             return [CourseCard.of(c, False, None) for c in courses]

@@ -20,8 +20,10 @@ from strawberry.types.graphql import OperationType
 
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
+from resolvers.list_cost import list_cost_rule, list_weights
 from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
+from resolvers.operation_label import operation_label, root_fields
 from resolvers.operation_limits import OperationLimits
 from resolvers.operation_limits import limits_rule as operation_limits_rule
 from resolvers.queries import Query
@@ -43,6 +45,7 @@ class Limits:
     max_tokens: int = 2000
     introspection: bool = True
     suggestions: bool = True
+    max_page_size: int = 100  # what one list field weighs in the list cost
 
 
 class RejectBadCredentials(SchemaExtension):
@@ -117,8 +120,9 @@ class OperationRecorder(Protocol):
 class OperationMetrics(SchemaExtension):
     """Counts every operation by name and outcome and times it."""
 
-    def __init__(self, recorder: OperationRecorder) -> None:
+    def __init__(self, recorder: OperationRecorder, known: Callable[[], frozenset[str]]) -> None:
         self._recorder = recorder
+        self._known = known
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -141,7 +145,7 @@ class OperationMetrics(SchemaExtension):
         if not subscription:
             failed = failed or result is None
         self._recorder.record(
-            context.operation_name or "anonymous",
+            operation_label(context.graphql_document, context.operation_name, self._known()),
             kind,
             "error" if failed else "ok",
             None if subscription else seconds,
@@ -164,12 +168,15 @@ SUBSCRIPTION: type | None = Subscription
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
     limits_rule = operation_limits_rule(limits.max_depth, limits.max_aliases)
+    # Two full lists per operation (the account page reads the catalogue and its enrollments).
+    list_rule = list_cost_rule(list_weights(limits.max_page_size), 2 * limits.max_page_size)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         SubscriptionsOverWebSocket,
         lambda: SmallDocumentParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
         lambda: OperationLimits(limits_rule),
+        lambda: OperationLimits(list_rule),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         MaskUnexpected,
     ]
@@ -178,11 +185,13 @@ def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> s
     if not limits.suggestions:
         extensions.append(HideSuggestions)
     if recorder is not None:
-        extensions.insert(0, lambda: OperationMetrics(recorder))
-    return EnrollwireSchema(
+        extensions.insert(0, lambda: OperationMetrics(recorder, lambda: known))
+    schema = EnrollwireSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=SUBSCRIPTION,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not limits.suggestions),
     )
+    known = root_fields(schema._schema)
+    return schema

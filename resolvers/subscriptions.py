@@ -34,6 +34,7 @@ from datetime import datetime
 import strawberry
 from graphql import GraphQLError
 
+from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import EnrollmentStatus
 from domain.events import EnrollmentChange, EventType
@@ -98,7 +99,8 @@ def _token_deadline(info: Info) -> float:
 
 
 def _not_found(course_id: str) -> GraphQLError:
-    return GraphQLError(f"no course {course_id!r}", extensions={"code": "NOT_FOUND"})
+    named = repr(course_id) if is_course_id(course_id) else "with that id"  # never echo a megabyte
+    return GraphQLError(f"no course {named}", extensions={"code": "NOT_FOUND"})
 
 
 async def _reread(info: Info, course_id: str) -> CourseCard:
@@ -243,6 +245,9 @@ class Subscription:
         self, info: Info, course_id: strawberry.ID, since_version: int | None = None
     ) -> AsyncGenerator[CourseCard, None]:
         cid = str(course_id)
+        if not is_course_id(cid):
+            # Before anything is subscribed or loaded: a malformed id names no course.
+            raise _not_found(cid)
         viewer = info.context.viewer
         channel = course_channel(cid) if viewer is None else user_channel(viewer.user_id)
         # Subscribed before reading, so a change committed meanwhile arrives as an event.

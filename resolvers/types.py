@@ -64,6 +64,11 @@ class WebhookDelivery:
     received_at: datetime
 
 
+def _admin(info: Info) -> bool:
+    viewer = info.context.viewer
+    return viewer is not None and viewer.is_admin
+
+
 @strawberry.type
 class Enrollment:
     model: strawberry.Private[DomainEnrollment]
@@ -115,10 +120,12 @@ class Enrollment:
     def rejection_reason(self) -> str | None:
         return self.model.rejection_reason
 
-    @strawberry.field
-    def approved_by(self) -> strawberry.ID | None:
+    @strawberry.field(description="Admin only (null for others): the admin who approved.")
+    def approved_by(self, info: Info) -> strawberry.ID | None:
         approved_by = self.model.approved_by
-        return None if approved_by is None else strawberry.ID(approved_by)
+        if approved_by is None or not _admin(info):
+            return None
+        return strawberry.ID(approved_by)
 
     @strawberry.field
     def version(self) -> int:
@@ -132,11 +139,12 @@ class Enrollment:
     def updated_at(self) -> datetime:
         return self.model.updated_at
 
-    @strawberry.field
-    def access(self) -> AccessProvisioning:
+    @strawberry.field(description="lastError is for admins only (it names the platform's hosts).")
+    def access(self, info: Info) -> AccessProvisioning:
         a = self.model.access
+        last_error = a.last_error if _admin(info) else None
         return AccessProvisioning(
-            status=a.status, attempts=a.attempts, last_error=a.last_error, updated_at=a.updated_at
+            status=a.status, attempts=a.attempts, last_error=last_error, updated_at=a.updated_at
         )
 
     @strawberry.field(description="Admin only: every webhook delivery and its outcome.")

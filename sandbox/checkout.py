@@ -38,6 +38,10 @@ class Choice(StrEnum):
 _LABELS = {Choice.PAY: "Pay", Choice.HALF: "Pay half", Choice.DECLINE: "Decline"}
 
 
+# No script, no style, no frames: a page that moves (sandbox) money is never framed by another site.
+SANDBOX_PAGE_POLICY = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+
 def _money(amount: int, currency: str) -> str:
     return f"{amount // 100}.{amount % 100:02d} {currency}"
 
@@ -47,7 +51,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": SANDBOX_PAGE_POLICY})
 
 
 def outstanding(enrollment: Enrollment) -> int:

@@ -2,8 +2,9 @@
 
 `POST /sandbox/lms` and `POST /sandbox/notify` answer 200 and remember the call, so a
 newcomer running `make run` sees provisioning happen; `GET` on either lists the recent
-calls. `ENROLLWIRE_SANDBOX_LMS_FAIL_FIRST=N` makes the LMS answer 503 to its first N
-calls, to show the retries.
+calls (student ids and e-mails: admins only). `ENROLLWIRE_SANDBOX_LMS_FAIL_FIRST=N` makes the
+LMS answer 503 to its first N calls, to show the retries. Bodies are read up to `MAX_BODY`
+and no further.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.auth import TokenPolicy, viewer_from_header
+from api.limits import BodyTooLarge, declared_length, read_bounded
+from domain.errors import AuthError
+from domain.viewer import Role
 from server.settings import Settings
 
 RECENT_CALLS = 100
@@ -24,15 +29,20 @@ MAX_BODY = 16 * 1024
 
 
 class SandboxEndpoint:
-    def __init__(self, name: str, fail_first: int = 0) -> None:
+    def __init__(self, name: str, tokens: TokenPolicy, fail_first: int = 0) -> None:
         self.name = name
+        self._tokens = tokens
         self.calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.received = 0
         self._fail_first = fail_first
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            length = declared_length(request.scope)
+            if length is not None and length > MAX_BODY:
+                raise BodyTooLarge
+            body = await read_bounded(request.receive, MAX_BODY)
+        except BodyTooLarge:
             return JSONResponse({"error": "body too large"}, status_code=413)
         try:
             payload = json.loads(body)
@@ -53,6 +63,14 @@ class SandboxEndpoint:
         return JSONResponse({"status": "ok", self.name: True})
 
     async def recent(self, request: Request) -> Response:
+        try:
+            viewer = viewer_from_header(self._tokens, request.headers.get("authorization"))
+        except AuthError:
+            viewer = None
+        if viewer is None:
+            return JSONResponse({"error": "an admin token is required"}, status_code=401)
+        if viewer.role is not Role.ADMIN:
+            return JSONResponse({"error": "admins only"}, status_code=403)
         return JSONResponse({"received": self.received, "calls": list(self.calls)})
 
 
@@ -62,13 +80,13 @@ def sandbox_job_routes(settings: Settings) -> list[Route]:
         return []
     routes: list[Route] = []
     if settings.lms_url is None:
-        lms = SandboxEndpoint("provisioned", settings.sandbox_lms_fail_first)
+        lms = SandboxEndpoint("provisioned", settings.token_policy, settings.sandbox_lms_fail_first)
         routes += [
             Route("/sandbox/lms", lms.receive, methods=["POST"]),
             Route("/sandbox/lms", lms.recent, methods=["GET"]),
         ]
     if settings.notify_url is None:
-        notify = SandboxEndpoint("notified")
+        notify = SandboxEndpoint("notified", settings.token_policy)
         routes += [
             Route("/sandbox/notify", notify.receive, methods=["POST"]),
             Route("/sandbox/notify", notify.recent, methods=["GET"]),

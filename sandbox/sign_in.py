@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.auth import issue_token
+from api.auth import TokenPolicy, issue_token
 from api.limits import BodyTooLarge, read_bounded
 from domain.viewer import Role
 from sandbox.demo import DEMO_ADMIN, DEMO_STUDENT
@@ -25,7 +25,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def dev_sign_in(auth_secret: str) -> Route:
+def dev_sign_in(tokens: TokenPolicy) -> Route:
     """`POST /app/dev/sign-in {"role": "student"|"admin"}` -> a token for that demo user."""
 
     async def endpoint(request: Request) -> Response:
@@ -42,7 +42,7 @@ def dev_sign_in(auth_secret: str) -> Route:
         if role not in {r.value for r in Role}:
             return _error(400, "MALFORMED", 'expected {"role": "student"} or {"role": "admin"}')
         user, email = DEMO_USERS[Role(role)]
-        token = issue_token(auth_secret, user, Role(role), SIGN_IN_TTL_SECONDS, email)
+        token = issue_token(tokens, user, Role(role), SIGN_IN_TTL_SECONDS, email)
         return JSONResponse({"token": token, "userId": user, "role": role, "expiresIn": SIGN_IN_TTL_SECONDS})
 
     return Route("/app/dev/sign-in", endpoint, methods=["POST"])

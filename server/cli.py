@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
 from api.auth import issue_token
 from domain.viewer import Role
 from server.logs import configure_logging
@@ -49,8 +51,8 @@ def _print_welcome(settings: Settings) -> None:
     from sandbox.demo import DEMO_ADMIN, DEMO_STUDENT
 
     day = 24 * 3600
-    student = issue_token(settings.auth_secret, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
-    admin = issue_token(settings.auth_secret, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
+    student = issue_token(settings.token_policy, DEMO_STUDENT, Role.STUDENT, day, "student@example.com")
+    admin = issue_token(settings.token_policy, DEMO_ADMIN, Role.ADMIN, day, "admin@example.com")
     print(f"\nGraphiQL:      {settings.base_url}/graphql")
     if settings.pages_enabled:
         print(f"catalogue:     {settings.base_url}/app/")
@@ -114,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("worker", help="run only the job workers (needs the MongoDB and Redis URLs)")
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # Unsafe or malformed settings: one clear line naming the setting, no traceback.
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        print(f"enrollwire: refusing to start: {reasons}", file=sys.stderr, flush=True)
+        return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if args.command == "token":
-        print(issue_token(settings.auth_secret, args.sub, Role(args.role), args.ttl, args.email))
+        print(issue_token(settings.token_policy, args.sub, Role(args.role), args.ttl, args.email))
     elif args.command == "serve":
         serve(settings, args.seed_demo)
     elif args.command == "worker":

@@ -9,11 +9,13 @@ from typing import Annotated
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.auth import TokenPolicy
+from api.safety import UnsafeSettings, is_loopback_host, production_secret_problems, url_host
+
 log = logging.getLogger(__name__)
 
 DEV_AUTH_SECRET = "enrollwire-development-auth-secret-change-me"
 DEV_WEBHOOK_SECRET = "enrollwire-development-webhook-secret-change-me"
-MIN_SECRET_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -38,6 +40,13 @@ class Settings(BaseSettings):
 
     auth_secret: str = DEV_AUTH_SECRET
     webhook_secret: str = DEV_WEBHOOK_SECRET
+    jwt_issuer: str | None = None  # when set, tokens must carry this `iss`
+    jwt_audience: str | None = None  # when set, tokens must carry this `aud`
+    jwt_max_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # /metrics and /readyz on an internal listener; unset: /metrics on the public port in
+    # development only (production serves no metrics until this is set).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     coupon_hold_seconds: float = Field(default=900, gt=0)
     lms_url: str | None = None
@@ -71,16 +80,23 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _production_needs_real_secrets(self) -> Settings:
+    def _refuse_unsafe(self) -> Settings:
         if self.production:
-            for name, value, dev in (
-                ("ENROLLWIRE_AUTH_SECRET", self.auth_secret, DEV_AUTH_SECRET),
-                ("ENROLLWIRE_WEBHOOK_SECRET", self.webhook_secret, DEV_WEBHOOK_SECRET),
-            ):
-                if value == dev or len(value) < MIN_SECRET_LENGTH:
-                    raise ValueError(f"{name} must be set to a secret of {MIN_SECRET_LENGTH}+ characters")
+            production_secret_problems(
+                self.auth_secret, self.webhook_secret, (DEV_AUTH_SECRET, DEV_WEBHOOK_SECRET)
+            )
             if not self.mongodb_url or not self.redis_url:
-                raise ValueError("production needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL")
+                raise UnsafeSettings("production needs ENROLLWIRE_MONGODB_URL and ENROLLWIRE_REDIS_URL")
+            if self.sandbox:
+                raise UnsafeSettings("ENROLLWIRE_SANDBOX=true is refused in production")
+            if not self.public_url and not is_loopback_host(self.host):
+                raise UnsafeSettings("production needs ENROLLWIRE_PUBLIC_URL (the URL clients reach)")
+        elif self.development_requested and not self.loopback and not self.development_secrets:
+            raise UnsafeSettings(
+                f"development features (ENROLLWIRE_ENV=development / ENROLLWIRE_SANDBOX=true) with real "
+                f"secrets on a non-loopback address (ENROLLWIRE_HOST={self.host}, ENROLLWIRE_PUBLIC_URL="
+                f"{self.public_url}): set ENROLLWIRE_ENV=production"
+            )
         return self
 
     @property
@@ -88,20 +104,45 @@ class Settings(BaseSettings):
         return self.env is Environment.PRODUCTION
 
     @property
+    def loopback(self) -> bool:
+        """Listening on, and reached at, this machine only."""
+        return is_loopback_host(self.host) and (
+            self.public_url is None or is_loopback_host(url_host(self.public_url))
+        )
+
+    @property
+    def development_requested(self) -> bool:
+        """Asked for explicitly: an unset ENROLLWIRE_ENV is not a request."""
+        return not self.production and ("env" in self.model_fields_set or self.sandbox is True)
+
+    @property
+    def dev_features(self) -> bool:
+        """The demo sign-in, GraphiQL, introspection, suggestions and the sandbox endpoints."""
+        return self.development_requested and self.loopback
+
+    @property
+    def development_secrets(self) -> bool:
+        return self.auth_secret == DEV_AUTH_SECRET or self.webhook_secret == DEV_WEBHOOK_SECRET
+
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.auth_secret, self.jwt_issuer, self.jwt_audience, self.jwt_max_ttl_seconds)
+
+    @property
     def log_json(self) -> bool:
         return self.log_format == "json" if self.log_format else self.production
 
     @property
     def graphiql_enabled(self) -> bool:
-        return self.graphiql if self.graphiql is not None else not self.production
+        return self.graphiql if self.graphiql is not None else self.dev_features
 
     @property
     def sandbox_enabled(self) -> bool:
-        return self.sandbox if self.sandbox is not None else not self.production
+        return self.dev_features and self.sandbox is not False
 
     @property
     def pages_enabled(self) -> bool:
-        return self.pages if self.pages is not None else not self.production
+        return self.pages if self.pages is not None else self.dev_features
 
     @property
     def base_url(self) -> str:
@@ -118,3 +159,17 @@ class Settings(BaseSettings):
                     "Anyone can forge tokens or webhooks. Never run like this in production. !!!",
                     name,
                 )
+        if self.dev_features:
+            log.warning(
+                "development features are ON (demo sign-in minting admin tokens, GraphiQL, "
+                "introspection, sandbox endpoints), served to loopback hosts only"
+            )
+        elif self.development_requested:
+            log.warning(
+                "development features requested but OFF: "
+                "ENROLLWIRE_HOST / ENROLLWIRE_PUBLIC_URL is not loopback"
+            )
+        elif not self.production:
+            log.warning(
+                "ENROLLWIRE_ENV is not set: development features are off; set ENROLLWIRE_ENV=production"
+            )

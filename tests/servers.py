@@ -16,7 +16,7 @@ import uvicorn
 from api.app import App, create_app
 from api.auth import issue_token
 from domain.viewer import Role
-from server.settings import Settings
+from server.settings import Environment, Settings
 from server.websocket_protocol import UVICORN_WEBSOCKET_OPTIONS
 
 AUTH_SECRET = "test-auth-secret-0123456789abcdef0123456789"
@@ -40,6 +40,8 @@ def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Setting
         "sandbox": True,
     }
     values.update(overrides)
+    if values.get("env") == Environment.PRODUCTION and "sandbox" not in overrides:
+        values["sandbox"] = None  # production refuses the sandbox
     return Settings(**values)
 
 
@@ -55,7 +57,7 @@ class RunningApp:
     ws_url: str
 
     def token(self, sub: str, role: Role = Role.STUDENT, ttl: int = 3600, email: str | None = None) -> str:
-        return issue_token(self.settings.auth_secret, sub, role, ttl, email)
+        return issue_token(self.settings.token_policy, sub, role, ttl, email)
 
 
 @contextlib.asynccontextmanager

@@ -191,11 +191,14 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         key("enrollwire_subscriptions_active", field="adminEnrollmentEvents"): 1,
         key("enrollwire_subscriptions_active", field="courseCard"): 1,
         # The probe: one change, to its owner's channel and the admins' (only that one is watched).
-        key("enrollwire_graphql_operations_total", operation="Probe", type="mutation", outcome="ok"): 1,
-        key("enrollwire_graphql_operation_seconds_count", operation="Probe", type="mutation"): 1,
+        key("enrollwire_graphql_operations_total", operation="enroll", type="mutation", outcome="ok"): 1,
+        key("enrollwire_graphql_operation_seconds_count", operation="enroll", type="mutation"): 1,
         # Handed to a shared feed, the admins' subscription is counted once it is set up.
         key(
-            "enrollwire_graphql_operations_total", operation="AdminEvents", type="subscription", outcome="ok"
+            "enrollwire_graphql_operations_total",
+            operation="adminEnrollmentEvents",
+            type="subscription",
+            outcome="ok",
         ): 1,
         key("enrollwire_realtime_published_total"): 2,
         key("enrollwire_realtime_received_total"): 1,
@@ -224,11 +227,11 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         key("enrollwire_websockets_open"): -2,
         key("enrollwire_subscriptions_active", field="adminEnrollmentEvents"): -1,
         key("enrollwire_subscriptions_active", field="courseCard"): -1,
-        key(ops, operation="Enroll", type="mutation", outcome="ok"): 6,
-        key(ops, operation="Approve", type="mutation", outcome="ok"): 1,
-        key(ops, operation="Card", type="subscription", outcome="ok"): 1,
-        key(seconds, operation="Enroll", type="mutation"): 6,
-        key(seconds, operation="Approve", type="mutation"): 1,
+        key(ops, operation="enroll", type="mutation", outcome="ok"): 6,
+        key(ops, operation="approveEnrollment", type="mutation", outcome="ok"): 1,
+        key(ops, operation="courseCard", type="subscription", outcome="ok"): 1,
+        key(seconds, operation="enroll", type="mutation"): 6,
+        key(seconds, operation="approveEnrollment", type="mutation"): 1,
     }
-    sum_key = key("enrollwire_graphql_operation_seconds_sum", operation="Enroll", type="mutation")
+    sum_key = key("enrollwire_graphql_operation_seconds_sum", operation="enroll", type="mutation")
     assert after[sum_key] > before.get(sum_key, 0.0)
