@@ -83,8 +83,14 @@ def create_app(settings: Settings) -> App:
             metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
             async with contextlib.AsyncExitStack() as internal:
                 if settings.metrics_port is not None:
+
+                    async def internal_readyz(request: Request) -> Response:
+                        # The listener is its own small app: the runtime is handed over, not found
+                        # on the request's app as the public routes find it.
+                        return await readiness(runtime)
+
                     listener = internal_listener(
-                        settings.metrics_host, settings.metrics_port, metrics.endpoint(), readyz
+                        settings.metrics_host, settings.metrics_port, metrics.endpoint(), internal_readyz
                     )
                     await internal.enter_async_context(listener)
                 yield
@@ -103,11 +109,7 @@ def create_app(settings: Settings) -> App:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        runtime = runtime_of(request)
-        checks = {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
-        ready = all(v == "ok" for v in checks.values())
-        body = {"status": "ok" if ready else "unavailable", "checks": checks}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return await readiness(runtime_of(request))
 
     # Operators scrape the internal listener; the public port keeps /metrics only in development.
     public_metrics = settings.metrics_port is None and not settings.production
@@ -141,6 +143,13 @@ def create_app(settings: Settings) -> App:
         ],
         lifespan=lifespan,
     )
+
+
+async def readiness(runtime: Runtime) -> Response:
+    checks = {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
