@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> App:
         routes=[
             Route(
                 "/graphql",
-                BodyLimit(view, settings.max_body_bytes),
+                BodyLimit(view, settings.max_body_bytes, settings.body_timeout_seconds),
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", view),

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.limits import BodyTooLarge, declared_length, read_bounded
+from api.limits import BodyTimedOut, BodyTooLarge, declared_length, read_bounded
 from api.state import runtime_of
 from api.webhook_signature import HEADER, SignatureError, verify
 from domain.payment_events import PaymentEvent
@@ -34,6 +34,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 class Rejection(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     BAD_SIGNATURE = "BAD_SIGNATURE"
     MALFORMED = "MALFORMED"
     UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"
@@ -44,6 +45,7 @@ class Rejection(StrEnum):
 STATUS: dict[Rejection, int] = {
     Rejection.UNSUPPORTED_MEDIA_TYPE: 415,
     Rejection.PAYLOAD_TOO_LARGE: 413,
+    Rejection.REQUEST_TIMEOUT: 408,
     Rejection.BAD_SIGNATURE: 401,
     Rejection.MALFORMED: 400,
     Rejection.UNKNOWN_REFERENCE: 404,
@@ -108,9 +110,13 @@ async def read_body(request: Request) -> bytes:
     if length is not None and length > MAX_BODY_BYTES:
         raise too_large
     try:
-        return await read_bounded(request.receive, MAX_BODY_BYTES)
+        return await read_bounded(
+            request.receive, MAX_BODY_BYTES, runtime_of(request).settings.body_timeout_seconds
+        )
     except BodyTooLarge:
         raise too_large from None
+    except BodyTimedOut:
+        raise Rejected(Rejection.REQUEST_TIMEOUT, "the body did not arrive in time") from None
 
 
 def parse_event(body: bytes) -> PaymentEvent:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,12 +43,3 @@ def card_face(signed_in: bool, enrollment: Enrollment | None) -> CardFace:
     if enrollment is None:
         return ENROLL_NOW
     return FACES[enrollment.status]
-
-
-def current_enrollment(enrollments: Iterable[Enrollment]) -> Enrollment | None:
-    """The enrollment a card shows: the active one, else the most recent."""
-    best: Enrollment | None = None
-    for e in enrollments:
-        if best is None or (e.active, e.version) > (best.active, best.version):
-            best = e
-    return best

@@ -66,11 +66,10 @@ async def enroll(
     if course is None or not course.published:
         raise DomainError.of(ErrorCode.COURSE_NOT_FOUND, "no such course", "courseId")
     # One read answers both questions: is one active, and which version the new one continues.
-    history = await changes.enrollments.for_user(viewer.user_id, [course_id])
-    existing = next((e for e in history if e.active), None)
-    if existing is not None:
-        raise AlreadyEnrolled(existing)
-    previous = max((e.version for e in history), default=0)
+    current = (await changes.enrollments.current_for(viewer.user_id, [course_id])).get(course_id)
+    if current is not None and current.active:
+        raise AlreadyEnrolled(current)
+    previous = current.version if current is not None else 0
 
     now = changes.clock.now()
     enrollment_id = changes.enrollments.new_id()

@@ -39,8 +39,5 @@ class Loaders:
         found = await self._services.enrollments.get_many(ids)
         return [found.get(i) for i in ids]
 
-    async def enrollments_of(self, user_id: str, course_ids: Sequence[str]) -> dict[str, list[Enrollment]]:
-        by_course: dict[str, list[Enrollment]] = {cid: [] for cid in course_ids}
-        for enrollment in await self._services.enrollments.for_user(user_id, course_ids):
-            by_course.setdefault(enrollment.course_id, []).append(enrollment)
-        return by_course
+    async def current_enrollments(self, user_id: str, course_ids: Sequence[str]) -> dict[str, Enrollment]:
+        return await self._services.enrollments.current_for(user_id, course_ids)

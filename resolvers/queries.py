@@ -8,7 +8,6 @@ import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
 
-from domain.card import current_enrollment
 from domain.coupon import normalize_code
 from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
@@ -33,8 +32,8 @@ async def load_card(info: Info, course_id: str) -> CourseCard | None:
     viewer = info.context.viewer
     if viewer is None:
         return CourseCard.of(course, False, None)
-    mine = await info.context.loaders.enrollments_of(viewer.user_id, [course_id])
-    return CourseCard.of(course, True, current_enrollment(mine.get(course_id, [])))
+    mine = await info.context.loaders.current_enrollments(viewer.user_id, [course_id])
+    return CourseCard.of(course, True, mine.get(course_id))
 
 
 def _node(enrollment: DomainEnrollment) -> Enrollment:
@@ -55,17 +54,21 @@ class Query:
         viewer = info.context.viewer
         if viewer is None:
             return [CourseCard.of(c, False, None) for c in courses]
-        mine = await info.context.loaders.enrollments_of(viewer.user_id, [c.id for c in courses])
-        return [CourseCard.of(c, True, current_enrollment(mine.get(c.id, []))) for c in courses]
+        mine = await info.context.loaders.current_enrollments(viewer.user_id, [c.id for c in courses])
+        return [CourseCard.of(c, True, mine.get(c.id)) for c in courses]
 
     @strawberry.field(description="One course as the viewer sees it; null for an unknown course.")
     async def course_card(self, info: Info, course_id: strawberry.ID) -> CourseCard | None:
         return await load_card(info, str(course_id))
 
-    @strawberry.field(permission_classes=[SignedIn])
+    @strawberry.field(
+        permission_classes=[SignedIn],
+        description="The viewer's enrollments, newest first; at most the server's page size.",
+    )
     async def my_enrollments(self, info: Info) -> list[Enrollment]:
         assert info.context.viewer is not None
-        rows = await info.context.services.enrollments.for_user(info.context.viewer.user_id)
+        viewer, limit = info.context.viewer, info.context.max_page_size
+        rows = await info.context.services.enrollments.recent_for(viewer.user_id, limit)
         return [Enrollment(model=e) for e in rows]
 
     @strawberry.field(permission_classes=[SignedIn], description="Owner or admin.")

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from api.limits import BodyTooLarge, read_bounded
+from api.limits import BodyTimedOut, BodyTooLarge, read_bounded
 from api.state import runtime_of
 from api.webhook_signature import HEADER, sign
 from domain.enrollment import Enrollment
@@ -115,6 +115,8 @@ class SandboxCheckout:
             form = parse_qs((await read_bounded(request.receive, MAX_FORM_BYTES)).decode("utf-8", "replace"))
         except BodyTooLarge:
             return _page("Bad request", "<p>The form is too large.</p>", 413)
+        except BodyTimedOut:
+            return _page("Request timeout", "<p>The form did not arrive in time.</p>", 408)
         reference = form.get("reference", [""])[0]
         choice = form.get("choice", [""])[0]
         if choice not in {c.value for c in Choice}:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import TokenPolicy, viewer_from_header
-from api.limits import BodyTooLarge, declared_length, read_bounded
+from api.limits import BodyTimedOut, BodyTooLarge, declared_length, read_bounded
 from domain.errors import AuthError
 from domain.viewer import Role
 from server.settings import Settings
@@ -44,6 +44,8 @@ class SandboxEndpoint:
             body = await read_bounded(request.receive, MAX_BODY)
         except BodyTooLarge:
             return JSONResponse({"error": "body too large"}, status_code=413)
+        except BodyTimedOut:
+            return JSONResponse({"error": "body did not arrive in time"}, status_code=408)
         try:
             payload = json.loads(body)
         except ValueError:

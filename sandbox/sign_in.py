@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import TokenPolicy, issue_token
-from api.limits import BodyTooLarge, read_bounded
+from api.limits import BodyTimedOut, BodyTooLarge, read_bounded
 from domain.viewer import Role
 from sandbox.demo import DEMO_ADMIN, DEMO_STUDENT
 
@@ -36,6 +36,8 @@ def dev_sign_in(tokens: TokenPolicy) -> Route:
             body = json.loads(await read_bounded(request.receive, MAX_SIGN_IN_BYTES))
         except BodyTooLarge:
             return _error(413, "TOO_LARGE", f"at most {MAX_SIGN_IN_BYTES} bytes")
+        except BodyTimedOut:
+            return _error(408, "REQUEST_TIMEOUT", "the body did not arrive in time")
         except ValueError:
             return _error(400, "MALFORMED", "the body is not JSON")
         role = body.get("role") if isinstance(body, dict) else None

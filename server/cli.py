@@ -96,6 +96,11 @@ def serve(settings: Settings, seed: bool) -> None:
         port=settings.port,
         **UVICORN_WEBSOCKET_OPTIONS,
         timeout_graceful_shutdown=10,
+        # Idle keep-alive connections close after 5 s, and a request's headers are bounded in size;
+        # uvicorn has no header-read timeout (the proxy's client_header_timeout is that), and a
+        # slow body is cut by api.limits (ENROLLWIRE_BODY_TIMEOUT_SECONDS).
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
         log_config=None,  # uvicorn logs through our handlers (JSON in production)
         server_header=False,
     )

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(default=30, gt=0)  # a request body trickling in longer: 408
     max_page_size: int = Field(default=100, ge=1)
     allowed_origins: Annotated[list[str], NoDecode] = []
     graphiql: bool | None = None

@@ -65,11 +65,22 @@ class MongoEnrollmentStore:
         )
         return None if doc is None else enrollment_from(doc)
 
-    async def for_user(self, user_id: str, course_ids: Sequence[str] | None = None) -> list[Enrollment]:
-        query: Doc = {"userId": user_id}
-        if course_ids is not None:
-            query["courseId"] = {"$in": list(course_ids)}
-        cursor = self._enrollments.find(query, SUMMARY).sort([("courseId", 1), ("version", 1)])
+    async def current_for(self, user_id: str, course_ids: Sequence[str]) -> dict[str, Enrollment]:
+        # Sorted as the by_user index is and grouped on its prefix, so MongoDB reads one entry per
+        # course (a DISTINCT_SCAN), not the whole history an enroll -> cancel loop can grow.
+        pipeline: list[Doc] = [
+            {"$match": {"userId": user_id, "courseId": {"$in": list(course_ids)}}},
+            {"$sort": {"userId": 1, "courseId": 1, "version": -1}},
+            {"$group": {"_id": "$courseId", "doc": {"$first": "$$ROOT"}}},
+            {"$replaceRoot": {"newRoot": "$doc"}},
+            {"$project": SUMMARY},
+        ]
+        cursor = await self._enrollments.aggregate(pipeline)
+        return {doc["courseId"]: enrollment_from(doc) async for doc in cursor}
+
+    async def recent_for(self, user_id: str, limit: int) -> list[Enrollment]:
+        cursor = self._enrollments.find({"userId": user_id}, SUMMARY)
+        cursor = cursor.sort([("userId", 1), ("createdAt", -1), ("_id", -1)]).limit(limit)
         return [enrollment_from(doc) async for doc in cursor]
 
     async def apply_transition(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from domain.enrollment import ACTIVE_STATUSES
 from store.database import Collections
@@ -22,6 +22,9 @@ ENROLLMENT_INDEXES = [
     IndexModel([("courseId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_course"),
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
     IndexModel([("userId", ASCENDING), ("courseId", ASCENDING), ("version", ASCENDING)], name="by_user"),
+    IndexModel(
+        [("userId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="by_user_recent"
+    ),
     IndexModel(
         [("paymentReferences", ASCENDING)],
         name="by_payment_reference",

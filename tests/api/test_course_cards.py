@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from pymongo import monitoring
 
@@ -55,16 +56,21 @@ class CommandCounter(monitoring.CommandListener):
     def __init__(self) -> None:
         self.database: str | None = None
         self.commands: list[str] = []
+        self.documents = 0  # documents the store returned to those commands
+
+    def _counts(self, database: str) -> bool:
+        if self.database is None or database != self.database:
+            return False
+        task = asyncio.current_task()
+        return task is not None and task.get_name().startswith("Task-")
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.database is None or event.database_name != self.database:
-            return
-        task = asyncio.current_task()
-        if task is not None and task.get_name().startswith("Task-"):
+        if self._counts(event.database_name):
             self.commands.append(event.command_name)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        if self._counts(event.database_name) and isinstance(event.reply.get("cursor"), dict):
+            self.documents += len(event.reply["cursor"].get("firstBatch", []))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
@@ -223,3 +229,44 @@ async def test_a_decision_reads_the_course_only_when_its_card_is_selected(
     # The card's course is the one read a selected card adds.
     assert "find" not in commands["without"], commands
     assert commands["with"].count("find") == 1, commands
+
+
+async def test_an_enroll_cancel_loop_does_not_grow_what_a_request_reads(
+    command_counter: CommandCounter, mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    """Each loop leaves one more ended enrollment; the card, the next enroll and myEnrollments
+    still read a bounded number of documents (before: every one of them, on every request)."""
+    settings = servers.test_settings(mongo_server.url, redis_server.url).model_copy(
+        update={"max_page_size": 5}
+    )
+    mine = "{ myEnrollments { id status version } }"
+    async with (
+        servers.serve(settings) as running,
+        httpx.AsyncClient(base_url=running.base_url, timeout=30) as http,
+    ):
+        gql = GraphQLClient(http, running)
+        student = running.token("student")
+        await add_course(gql, running, "loop")
+        for _ in range(12):
+            enrollment = (await enroll(gql, student, "loop", "EFT"))["enrollment"]
+            body = await gql(DECIDE["cancel"], {"id": enrollment["id"]}, student)
+            assert body["data"]["cancelEnrollment"]["errors"] == []
+
+        async def documents(
+            query: str, variables: dict[str, Any] | None = None
+        ) -> tuple[int, dict[str, Any]]:
+            command_counter.documents, command_counter.database = 0, settings.mongodb_db
+            try:
+                body = await gql(query, variables, student)
+            finally:
+                command_counter.database = None
+            return command_counter.documents, body
+
+        read, card = await documents(ONE_CARD, {"id": "loop"})
+        assert read <= 2 and face(card["data"]["courseCard"]) == ROWS["CANCELLED"]
+        assert card["data"]["courseCard"]["version"] == 24  # each loop: enroll and cancel, +1 each
+        read, listed = await documents(mine)
+        rows = listed["data"]["myEnrollments"]
+        assert read == 5 and [r["version"] for r in rows] == [24, 22, 20, 18, 16]
+        read, enrolled = await documents(ENROLL, {"i": {"courseId": "loop", "paymentMethod": "EFT"}})
+        assert read <= 3 and enrolled["data"]["enroll"]["enrollment"]["version"] == 25

@@ -11,6 +11,8 @@ import httpx2 as httpx
 import pytest
 
 from domain.viewer import Role
+from sandbox.embedded import ManagedServer
+from tests import servers
 from tests.realtime.wsclient import COURSE_CARD, LEGACY_WS, TRANSPORT_WS, signed_in
 from tests.servers import RunningApp
 
@@ -75,3 +77,27 @@ async def test_sandbox_endpoints_bound_bodies_and_protect_their_call_log(
         admin = {"authorization": f"Bearer {running.token('admin-sb', Role.ADMIN)}"}
         listed = await http.get(path, headers=admin)
         assert listed.status_code == 200 and listed.json()["received"] == 0
+
+
+@pytest.mark.parametrize("path", ["/graphql", "/webhooks/payments"])
+async def test_a_body_that_trickles_in_is_cut_with_408(
+    mongo_server: ManagedServer, redis_server: ManagedServer, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that declares 100 bytes and sends one would hold its connection and buffer for
+    ever (uvicorn has no read timeout): the body's deadline answers 408 and logs no error."""
+    settings = servers.test_settings(mongo_server.url, redis_server.url, body_timeout_seconds=0.5)
+    async with servers.serve(settings) as running:
+        host, port = running.base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n{"
+        )
+        with caplog.at_level(logging.INFO):
+            writer.write(head.encode())
+            await writer.drain()
+            async with asyncio.timeout(20):
+                status_line = await reader.readline()
+        writer.close()
+        assert status_line.startswith(b"HTTP/1.1 408"), status_line
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

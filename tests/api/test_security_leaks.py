@@ -75,3 +75,19 @@ async def test_security_headers_on_every_response(running: RunningApp) -> None:
         assert "frame-ancestors 'none'" in checkout_policy and "default-src 'none'" in checkout_policy
         admin = {"authorization": f"Bearer {running.token('admin-h', Role.ADMIN)}"}
         assert (await http.get("/sandbox/lms", headers=admin)).headers["x-content-type-options"] == "nosniff"
+
+
+async def test_enrollment_ids_cannot_be_counted_or_timed(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    """ObjectIds carry their second and a counter: a student holding her own id could walk its
+    neighbours, and FORBIDDEN (someone's) versus null (nobody's) told her which exist. Twenty ids
+    minted within a second shared their first eight hex digits; random ones share none."""
+    async with instance(servers.test_settings(mongo_server.url, redis_server.url)) as app:
+        await create_course(app)
+        ids = [await awaiting_approval(app, f"stu-id-{n}") for n in range(20)]
+        assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+        assert len({i[:8] for i in ids}) == len(ids), ids
+        # Someone else's enrollment is still FORBIDDEN, as the contract says.
+        other = await app.gql(SEEN, {"id": ids[1]}, app.running.token("stu-id-0"))
+        assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"

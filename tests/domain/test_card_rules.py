@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.card import CardAction, CardFace, card_face, current_enrollment
+from domain.card import CardAction, CardFace, card_face
 from domain.enrollment import Access, AccessStatus, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.money import Money
 
@@ -65,11 +65,3 @@ def test_signed_in_rows(status: EnrollmentStatus | None) -> None:
 
 def test_every_status_has_a_row() -> None:
     assert set(ROWS) == {None, *S}
-
-
-def test_current_enrollment_prefers_active_then_latest() -> None:
-    old, newer = enrollment(S.REJECTED, 1), enrollment(S.CANCELLED, 2)
-    active = enrollment(S.AWAITING_APPROVAL, 3)
-    assert current_enrollment([]) is None
-    assert current_enrollment([old, newer]) == newer
-    assert current_enrollment([newer, active, old]) == active

@@ -127,8 +127,8 @@ async def test_one_active_enrollment_per_user_and_course(
 async def test_ended_enrollments_do_not_block_and_versions_climb(services: Services) -> None:
     old = await services.enrollments.insert(draft(services, EnrollmentStatus.REJECTED, "u1", "c1", version=4))
     assert old is not None
-    assert [e.version for e in await services.enrollments.for_user("u1", ["c1"])] == [4]
-    assert await services.enrollments.for_user("u1", ["other"]) == []
+    assert [e.version for e in (await services.enrollments.current_for("u1", ["c1"])).values()] == [4]
+    assert await services.enrollments.current_for("u1", ["other"]) == {}
     again = await services.enrollments.insert(
         draft(services, EnrollmentStatus.AWAITING_APPROVAL, "u1", "c1", 5)
     )

@@ -223,11 +223,12 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
                     if seen != last[1]:
                         assert d["version"] > last[0], (d, last)
                 self.versions[d["_id"]] = (d["version"], seen)
+            created = self.ids
             for user_course in {(d["userId"], d["courseId"]) for d in docs}:
-                # Ids come from one process's ObjectId counter, so their order is creation order.
+                # Ids are random: the machine's own list says in which order they were created.
                 ordered = sorted(
                     (d for d in docs if (d["userId"], d["courseId"]) == user_course),
-                    key=lambda d: str(d["_id"]),
+                    key=lambda d: created.index(d["_id"]),
                 )
                 starts = [self.versions[d["_id"]][0] for d in ordered]
                 assert all(d["status"] not in ACTIVE_STATUSES for d in ordered[:-1])
