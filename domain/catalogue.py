@@ -7,6 +7,7 @@ from datetime import datetime
 from domain.coupon import Coupon, validate_new_coupon
 from domain.course import Course, validate_new_course
 from domain.errors import DomainError, ErrorCode
+from domain.money import DEFAULT_CURRENCY
 from domain.ports import CouponStore, CourseStore
 
 
@@ -32,8 +33,9 @@ async def create_coupon(
     amount_off: int | None,
     max_redemptions: int,
     expires_at: datetime | None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> Coupon:
-    new = validate_new_coupon(code, percent_off, amount_off, max_redemptions, expires_at)
+    new = validate_new_coupon(code, percent_off, amount_off, max_redemptions, expires_at, currency)
     if not await coupons.insert_coupon(new):
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "a coupon with this code exists", "code")
     return Coupon(new.code, new.percent_off, new.amount_off, new.max_redemptions, 0, 0, new.expires_at)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode
-from domain.money import Money
+from domain.money import DEFAULT_CURRENCY, Money, format_money, validate_currency
 
 MAX_CODE_LENGTH = 64
 
@@ -20,29 +20,45 @@ class ReservationOutcome(StrEnum):
     EXPIRED = "expired"
     ALREADY_USED = "already_used"
     EXHAUSTED = "exhausted"
+    WRONG_CURRENCY = "wrong_currency"  # a fixed amount in another currency than the course's price
 
 
 @dataclass(frozen=True)
 class Coupon:
     code: str
     percent_off: int | None
-    amount_off: int | None
+    amount_off: Money | None  # a fixed amount carries its currency: R50 off is not $50 off
     max_redemptions: int
     redeemed: int
     reserved: int  # live holds at the time of reading
     expires_at: datetime | None
 
+    def applies_to(self, price: Money) -> bool:
+        """A percentage applies to any price; a fixed amount only to a price in its own currency."""
+        return applies_to(price, self.amount_off)
+
     def discount_on(self, price: Money) -> int:
         """Minor units taken off `price`; never more than the price itself."""
         return price.amount - price_after(price, self.percent_off, self.amount_off).amount
 
+    def wrong_currency(self, price: Money) -> str:
+        """Why this coupon takes nothing off `price`, for the student."""
+        off = "nothing" if self.amount_off is None else format_money(self.amount_off)
+        return f"this coupon takes {off} off; it cannot be used on a course priced in {price.currency}"
 
-def price_after(price: Money, percent_off: int | None, amount_off: int | None) -> Money:
+
+def applies_to(price: Money, amount_off: Money | None) -> bool:
+    return amount_off is None or amount_off.currency == price.currency
+
+
+def price_after(price: Money, percent_off: int | None, amount_off: Money | None) -> Money:
     if percent_off is not None:
         # Round the discount down: the school never gives away a fraction of a cent.
         return price.minus(price.amount * percent_off // 100)
     if amount_off is not None:
-        return price.minus(amount_off)
+        if not applies_to(price, amount_off):  # enroll refuses first; never convert, never ignore
+            raise ValueError(f"{format_money(amount_off)} off a price in {price.currency}")
+        return price.minus(amount_off.amount)
     return price
 
 
@@ -54,7 +70,7 @@ def normalize_code(code: str) -> str:
 class NewCoupon:
     code: str
     percent_off: int | None
-    amount_off: int | None
+    amount_off: Money | None
     max_redemptions: int
     expires_at: datetime | None
 
@@ -65,7 +81,9 @@ def validate_new_coupon(
     amount_off: int | None,
     max_redemptions: int,
     expires_at: datetime | None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> NewCoupon:
+    """`currency` is that of `amount_off` (a percentage has none), and refused when unknown either way."""
     normalized = normalize_code(code)
     if not normalized or len(normalized) > MAX_CODE_LENGTH or not normalized.isprintable():
         raise DomainError.of(
@@ -87,4 +105,6 @@ def validate_new_coupon(
         raise DomainError.of(
             ErrorCode.VALIDATION_FAILED, "maxRedemptions must be at least 1", "maxRedemptions"
         )
-    return NewCoupon(normalized, percent_off, amount_off, max_redemptions, expires_at)
+    validate_currency(currency)
+    fixed = None if amount_off is None else Money(amount_off, currency)
+    return NewCoupon(normalized, percent_off, fixed, max_redemptions, expires_at)

@@ -6,10 +6,9 @@ import re
 from dataclasses import dataclass
 
 from domain.errors import DomainError, ErrorCode
-from domain.money import Money
+from domain.money import Money, validate_currency
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_TITLE_LENGTH = 200
 MAX_PRICE = 100_000_000_00  # a hundred million in major units: anything above is a typo
 
@@ -40,6 +39,4 @@ def validate_new_course(
         )
     if not 0 <= price <= MAX_PRICE:
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "price must be 0 or more", "price")
-    if not _CURRENCY.match(currency):
-        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "currency must be a 3-letter ISO code", "currency")
-    return Course(cid, clean_title, Money(price, currency), published)
+    return Course(cid, clean_title, Money(price, validate_currency(currency)), published)

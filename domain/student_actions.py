@@ -19,6 +19,7 @@ from domain.enrollment import (
 )
 from domain.errors import DomainError, ErrorCode, forbidden
 from domain.events import EventType
+from domain.money import Money
 from domain.ports import CouponStore, CourseStore, EnrollmentStore, NewEnrollment, Observer, TransitionExtras
 from domain.services import Policy
 from domain.viewer import Viewer
@@ -76,7 +77,7 @@ async def enroll(
     code = normalize_code(coupon_code) if coupon_code else None
     coupon = None
     if code is not None:
-        coupon = await _reserve(coupons, observer, policy, code, enrollment_id, viewer.user_id, now)
+        coupon = await _reserve(coupons, observer, policy, code, enrollment_id, viewer, course, now)
     draft = _draft(policy, viewer, course, method, enrollment_id, coupon, now, previous)
     created = await changes.enrollments.insert(draft)
     if created is None:
@@ -110,28 +111,36 @@ async def _reserve(
     policy: Policy,
     code: str,
     enrollment_id: str,
-    user_id: str,
+    viewer: Viewer,
+    course: Course,
     now: datetime,
 ) -> Coupon:
     expires_at = now + policy.coupon_hold
-    coupon = await coupons.reserve(code, enrollment_id, user_id, now, expires_at)
+    # The currency is part of the one conditional write: a coupon that does not apply is never held.
+    price = course.price
+    coupon = await coupons.reserve(code, enrollment_id, viewer.user_id, now, expires_at, price.currency)
     if coupon is not None:
         observer.coupon_reservation(ReservationOutcome.RESERVED)
         return coupon
-    outcome = await _why_refused(coupons, code, user_id, now)
+    current = await coupons.get_coupon(code, now)  # read once to say why (the decision is made)
+    outcome = await _why_refused(coupons, current, price, viewer.user_id, now)
     observer.coupon_reservation(outcome)
+    if outcome is ReservationOutcome.WRONG_CURRENCY and current is not None:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, current.wrong_currency(price), "couponCode")
     error_code, message = _REFUSALS[outcome]
     raise DomainError.of(error_code, message, "couponCode")
 
 
-async def _why_refused(coupons: CouponStore, code: str, user_id: str, now: datetime) -> ReservationOutcome:
-    # The reservation's filter refused; read once to say why (the decision is already made).
-    current = await coupons.get_coupon(code, now)
+async def _why_refused(
+    coupons: CouponStore, current: Coupon | None, price: Money, user_id: str, now: datetime
+) -> ReservationOutcome:
     if current is None:
         return ReservationOutcome.NOT_FOUND
     if current.expires_at is not None and current.expires_at <= now:
         return ReservationOutcome.EXPIRED
-    if await coupons.user_holds_or_redeemed(code, user_id, now):
+    if not current.applies_to(price):
+        return ReservationOutcome.WRONG_CURRENCY
+    if await coupons.user_holds_or_redeemed(current.code, user_id, now):
         return ReservationOutcome.ALREADY_USED
     return ReservationOutcome.EXHAUSTED
 

@@ -43,6 +43,9 @@ class CreateCouponInput:
     amount_off: int | None = None
     max_redemptions: int
     expires_at: datetime | None = None
+    currency: str = strawberry.field(
+        default="ZAR", description="The currency of amountOff; a percentOff applies in any currency."
+    )
 
 
 async def _payload_card(root: EnrollmentPayload, info: Info) -> CourseCard | None:
@@ -209,6 +212,7 @@ class Mutation:
             input.amount_off,
             input.max_redemptions,
             input.expires_at,
+            input.currency,
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):

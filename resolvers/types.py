@@ -200,8 +200,8 @@ class Coupon:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, coupon: DomainCoupon, currency: str = "ZAR") -> Coupon:
-        amount_off = None if coupon.amount_off is None else Money(amount=coupon.amount_off, currency=currency)
+    def of(cls, coupon: DomainCoupon) -> Coupon:
+        amount_off = None if coupon.amount_off is None else Money.of(coupon.amount_off)
         return cls(
             code=coupon.code,
             percent_off=coupon.percent_off,

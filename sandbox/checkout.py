@@ -23,6 +23,7 @@ from api.limits import BodyTimedOut, BodyTooLarge, read_bounded
 from api.state import runtime_of
 from api.webhook_signature import HEADER, sign
 from domain.enrollment import Enrollment
+from domain.money import format_money
 from domain.payment_events import PaymentEventType
 from domain.services import Services
 
@@ -40,10 +41,6 @@ _LABELS = {Choice.PAY: "Pay", Choice.HALF: "Pay half", Choice.DECLINE: "Decline"
 
 # No script, no style, no frames: a page that moves (sandbox) money is never framed by another site.
 SANDBOX_PAGE_POLICY = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-
-def _money(amount: int, currency: str) -> str:
-    return f"{amount // 100}.{amount % 100:02d} {currency}"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -95,14 +92,13 @@ class SandboxCheckout:
             return _page("Unknown payment", "<p>No enrollment has this payment reference.</p>", 404)
         course = await services.courses.get_course(enrollment.course_id)
         title = course.title if course is not None else enrollment.course_id
-        currency = enrollment.amount_due.currency
         buttons = "".join(
             f"<button type='submit' name='choice' value='{c.value}'>{_LABELS[c]}</button> " for c in Choice
         )
         body = (
             f"<p>Course: <strong>{escape(title)}</strong></p>"
-            f"<p>Amount due: {_money(enrollment.amount_due.amount, currency)}; "
-            f"paid so far: {_money(enrollment.amount_paid.amount, currency)}; "
+            f"<p>Amount due: {format_money(enrollment.amount_due)}; "
+            f"paid so far: {format_money(enrollment.amount_paid)}; "
             f"status: {enrollment.status.value}</p>"
             "<form method='post' action='/sandbox/checkout/pay'>"
             f"<input type='hidden' name='reference' value='{escape(reference, quote=True)}'>"

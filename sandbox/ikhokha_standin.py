@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from domain.money import Money, major_units
 from integrations.ikhokha import signing
 from integrations.ikhokha.gateway import PAYMENT_PATH, STATUS_PATH
 
@@ -174,7 +175,8 @@ class IkPayStandIn:
         paylink = self.paylinks.get(request.path_params["paylink_id"])
         if paylink is None:
             return HTMLResponse("<h1>Unknown paylink</h1>", status_code=404)
-        amount = paylink.request["amount"] / 100
+        currency = paylink.request["currency"]
+        shown = f"{currency} {major_units(Money(paylink.request['amount'], currency))}"
         title = html.escape(str(paylink.request.get("description", "")))
         buttons = "".join(
             f'<form method="post" action="/pay/{paylink.id}/{choice}"><button>{label}</button></form>'
@@ -182,7 +184,7 @@ class IkPayStandIn:
         )
         page = (
             "<!doctype html><title>iK Pay stand-in</title><h1>iK Pay (stand-in)</h1>"
-            f"<p>{title}</p><p>{html.escape(paylink.request['currency'])} {amount:.2f}</p>{buttons}"
+            f"<p>{title}</p><p>{html.escape(shown)}</p>{buttons}"
         )
         return HTMLResponse(
             page, headers={"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"}

@@ -4,6 +4,9 @@ A coupon document carries its live holds (`holds: [{enrollmentId, userId, expire
 `redeemed`. A hold counts while `expiresAt` is null (waits for an admin) or in the future:
 the reservation filter compares with the clock itself, so a lapsed hold stops counting at
 once, without waiting for a sweeper or a TTL monitor.
+
+A fixed-amount coupon's document carries `currency` (that of `amountOff`); a reservation
+filters on it too, so a coupon never holds for a course priced in another currency.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from domain.coupon import Coupon, NewCoupon
+from domain.money import Money
 from store.database import Collections, Doc
+
+# Coupons stored before coupons carried a currency have none: the school is South African, and
+# every fixed amount it had given out was in rand.
+LEGACY_CURRENCY = "ZAR"
 
 
 def _live(now: datetime) -> list[dict[str, Any]]:
@@ -32,12 +40,23 @@ def _live_holds(now: datetime) -> dict[str, Any]:
     }
 
 
+def _applies_in(currency: str) -> dict[str, Any]:
+    """A percentage, or a fixed amount in `currency` (an aggregation expression, for `$expr`)."""
+    return {
+        "$or": [
+            {"$eq": [{"$ifNull": ["$amountOff", None]}, None]},
+            {"$eq": [{"$ifNull": ["$currency", LEGACY_CURRENCY]}, currency]},
+        ]
+    }
+
+
 def _coupon(doc: Doc, now: datetime) -> Coupon:
     live = sum(1 for h in doc["holds"] if h["expiresAt"] is None or h["expiresAt"] > now)
+    amount_off = doc.get("amountOff")
     return Coupon(
         code=doc["_id"],
         percent_off=doc.get("percentOff"),
-        amount_off=doc.get("amountOff"),
+        amount_off=None if amount_off is None else Money(amount_off, doc.get("currency") or LEGACY_CURRENCY),
         max_redemptions=doc["maxRedemptions"],
         redeemed=doc["redeemed"],
         reserved=live,
@@ -53,7 +72,8 @@ class MongoCouponStore:
         doc: Doc = {
             "_id": coupon.code,
             "percentOff": coupon.percent_off,
-            "amountOff": coupon.amount_off,
+            "amountOff": None if coupon.amount_off is None else coupon.amount_off.amount,
+            "currency": None if coupon.amount_off is None else coupon.amount_off.currency,
             "maxRedemptions": coupon.max_redemptions,
             "expiresAt": coupon.expires_at,
             "redeemed": 0,
@@ -73,15 +93,16 @@ class MongoCouponStore:
         return None if doc is None else _coupon(doc, now)
 
     async def reserve(
-        self, code: str, enrollment_id: str, user_id: str, now: datetime, expires_at: datetime
+        self, code: str, enrollment_id: str, user_id: str, now: datetime, expires_at: datetime, currency: str
     ) -> Coupon | None:
+        room = {"$lt": [{"$add": ["$redeemed", {"$size": _live_holds(now)}]}, "$maxRedemptions"]}
         doc = await self._coupons.find_one_and_update(
             {
                 "_id": code,
                 "$or": _live(now),
                 "redeemedBy": {"$ne": user_id},
                 "holds": {"$not": {"$elemMatch": {"userId": user_id, "$or": _live(now)}}},
-                "$expr": {"$lt": [{"$add": ["$redeemed", {"$size": _live_holds(now)}]}, "$maxRedemptions"]},
+                "$expr": {"$and": [room, _applies_in(currency)]},
             },
             {"$push": {"holds": {"enrollmentId": enrollment_id, "userId": user_id, "expiresAt": expires_at}}},
             return_document=ReturnDocument.AFTER,

@@ -33,7 +33,7 @@ def test_percent_off_rounds_the_discount_down(price: int, percent: int, expected
 
 @pytest.mark.parametrize(("price", "off", "expected"), [(1000, 250, 750), (1000, 1000, 0), (1000, 5000, 0)])
 def test_amount_off_never_below_zero(price: int, off: int, expected: int) -> None:
-    assert price_after(zar(price), None, off) == zar(expected)
+    assert price_after(zar(price), None, zar(off)) == zar(expected)
 
 
 def test_no_coupon_no_discount() -> None:
@@ -41,7 +41,7 @@ def test_no_coupon_no_discount() -> None:
 
 
 def test_discount_on_is_what_comes_off() -> None:
-    coupon = Coupon("X", None, 5000, 1, 0, 0, None)
+    coupon = Coupon("X", None, zar(5000), 1, 0, 0, None)
     assert coupon.discount_on(zar(1000)) == 1000
     assert Coupon("Y", 10, None, 1, 0, 0, None).discount_on(zar(999)) == 99
 
@@ -96,5 +96,33 @@ def test_valid_coupons_are_normalized() -> None:
     new = validate_new_coupon(" spring26 ", 1, None, 1, expires)
     assert (new.code, new.percent_off, new.max_redemptions, new.expires_at) == ("SPRING26", 1, 1, expires)
     assert validate_new_coupon("x", 100, None, 5, None).percent_off == 100
-    assert validate_new_coupon("x", None, 1, 5, None).amount_off == 1
+    assert validate_new_coupon("x", None, 1, 5, None).amount_off == zar(1)
     assert normalize_code("  aBc ") == "ABC"
+
+
+def test_a_fixed_amount_carries_its_currency_zar_unless_given() -> None:
+    assert validate_new_coupon("x", None, 50_00, 5, None).amount_off == zar(50_00)
+    assert validate_new_coupon("x", None, 50_00, 5, None, "USD").amount_off == Money(50_00, "USD")
+    assert validate_new_coupon("x", 10, None, 5, None, "JPY").amount_off is None
+
+
+@pytest.mark.parametrize("currency", ["XYZ", "zar", ""])
+def test_an_unknown_coupon_currency_is_refused(currency: str) -> None:
+    assert refused(amount_off=100, currency=currency).error.field == "currency"
+    assert refused(percent_off=10, currency=currency).error.field == "currency"
+
+
+def test_a_fixed_amount_applies_only_in_its_own_currency() -> None:
+    rand = Coupon("R50", None, zar(50_00), 1, 0, 0, None)
+    usd = Money(100_00, "USD")
+    assert rand.applies_to(zar(100_00)) and not rand.applies_to(usd)
+    assert "50.00 ZAR" in rand.wrong_currency(usd) and "USD" in rand.wrong_currency(usd)
+    with pytest.raises(ValueError):  # never converted, never silently taken off
+        rand.discount_on(usd)
+
+
+@pytest.mark.parametrize("price", [Money(10_000, "JPY"), Money(1_000, "KWD"), Money(999, "USD"), zar(999)])
+def test_a_percentage_applies_in_any_currency(price: Money) -> None:
+    coupon = Coupon("TEN", 10, None, 1, 0, 0, None)
+    assert coupon.applies_to(price)
+    assert coupon.discount_on(price) == price.amount // 10

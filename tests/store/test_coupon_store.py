@@ -34,7 +34,7 @@ def live_holds(env: StoreEnv, doc: dict[str, Any]) -> int:
 async def reserve(env: StoreEnv, code: str, user: str) -> bool:
     now = env.clock.now()
     eid = env.services.enrollments.new_id()
-    return await env.services.coupons.reserve(code, eid, user, now, now + HOLD) is not None
+    return await env.services.coupons.reserve(code, eid, user, now, now + HOLD, "ZAR") is not None
 
 
 async def seed(services: Services, *, max_redemptions: int = 1, percent_off: int = 50) -> None:

@@ -154,8 +154,28 @@ export function chrome(auth, show) {
   return { say, showSession, expired };
 }
 
+const minorDigits = new Map();
+
+// The currency's ISO 4217 exponent, as Intl knows it: 2 for ZAR, 0 for JPY, 3 for KWD.
+function digitsOf(currency) {
+  if (!minorDigits.has(currency)) {
+    let digits = 2;
+    try {
+      digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+    } catch {
+      // Not a well-formed code: shown with two digits rather than failing the page.
+    }
+    minorDigits.set(currency, digits);
+  }
+  return minorDigits.get(currency);
+}
+
+// Minor units to major, in integers (never a float): "129.00 ZAR", "1000 JPY", "1.234 KWD".
 export function money({ amount, currency }) {
-  return `${Math.floor(amount / 100)}.${String(amount % 100).padStart(2, "0")} ${currency}`;
+  const digits = digitsOf(currency);
+  if (digits === 0) return `${amount} ${currency}`;
+  const text = String(amount).padStart(digits + 1, "0");
+  return `${text.slice(0, -digits)}.${text.slice(-digits)} ${currency}`;
 }
 
 export function messageOf(error) {
