@@ -20,11 +20,10 @@ from strawberry.types.graphql import OperationType
 
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
-from resolvers.list_cost import list_cost_rule, list_weights
 from resolvers.masking import MaskUnexpected
 from resolvers.mutations import Mutation
 from resolvers.operation_label import operation_label, root_fields
-from resolvers.operation_limits import OperationLimits
+from resolvers.operation_limits import LimitValues, OperationLimits, list_weights
 from resolvers.operation_limits import limits_rule as operation_limits_rule
 from resolvers.queries import Query
 from resolvers.subscriptions import Subscription
@@ -167,16 +166,21 @@ SUBSCRIPTION: type | None = Subscription
 
 def build_schema(limits: Limits, recorder: OperationRecorder | None = None) -> strawberry.Schema:
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()
-    limits_rule = operation_limits_rule(limits.max_depth, limits.max_aliases)
-    # Two full lists per operation (the account page reads the catalogue and its enrollments).
-    list_rule = list_cost_rule(list_weights(limits.max_page_size), 2 * limits.max_page_size)
+    limits_rule = operation_limits_rule(
+        LimitValues(
+            max_depth=limits.max_depth,
+            max_aliases=limits.max_aliases,
+            list_weights=list_weights(limits.max_page_size),
+            # Two full lists per operation (the account page reads the catalogue and its enrollments).
+            list_budget=2 * limits.max_page_size,
+        )
+    )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         RejectBadCredentials,
         SubscriptionsOverWebSocket,
         lambda: SmallDocumentParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: CachedValidation(validated, DOCUMENT_CACHE_SIZE),
         lambda: OperationLimits(limits_rule),
-        lambda: OperationLimits(list_rule),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         MaskUnexpected,
     ]
