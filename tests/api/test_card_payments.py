@@ -15,6 +15,7 @@ from tests.api.card_support import (
     RETRY,
     callback_body,
     card_app,
+    eventually,
     signed,
 )
 from tests.api.test_metrics import scrape
@@ -246,3 +247,53 @@ async def test_record_payment_by_an_admin_applies_once(
         assert (doc["version"], doc["webhookEventIds"]) == (2, ["manual:bank-2026-001"])
         assert [d["outcome"] for d in doc["deliveries"]] == ["processed", "duplicate"]
         assert doc["deliveries"][0]["note"] == "admin-1: matched by hand"
+
+
+async def test_a_lost_callback_is_reconciled_and_the_late_one_is_a_duplicate(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    fast = {"job_workers": 1, "job_poll_seconds": 0.1, "reconcile_after_seconds": 0.2}
+    async with card_app(mongo_server, redis_server, **fast) as card:
+        card.standin.knobs.hold_callbacks = True  # paid at iK Pay, the callback does not arrive
+        _, payload = await card.enroll(await card.course())
+        enrollment_id, paylink_id = payload["enrollment"]["id"], payload["enrollment"]["gatewayTransactionId"]
+        await card.standin.pay(paylink_id)
+        assert card.standin.delivered == []
+        doc = await eventually(lambda: card.doc(enrollment_id), lambda d: d["status"] == "APPROVED")
+        assert (doc["amountPaid"], doc["webhookEventIds"]) == (10_000, [f"ikhokha:{paylink_id}:SUCCESS"])
+        jobs = card.running.app.runtime.collections.jobs
+        job = await eventually(
+            lambda: jobs.find_one({"enrollmentId": enrollment_id, "kind": "RECONCILE_PAYMENT"}),
+            lambda j: j is not None and j["status"] == "SUCCEEDED",
+        )
+        assert job is not None
+
+        await card.standin.release_callbacks()
+        assert [status for _, status in card.standin.delivered] == [200]
+        doc = await card.doc(enrollment_id)
+        assert [d["outcome"] for d in doc["deliveries"]] == ["processed", "duplicate"]
+        assert (doc["status"], doc["amountPaid"]) == ("APPROVED", 10_000)
+
+
+async def test_an_unpaid_checkout_expires_at_its_ttl(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    fast = {
+        "job_workers": 1,
+        "job_poll_seconds": 0.1,
+        "reconcile_after_seconds": 0.2,
+        "checkout_ttl_seconds": 0.8,
+    }
+    async with card_app(mongo_server, redis_server, **fast) as card:
+        _, payload = await card.enroll(await card.course())
+        enrollment_id = payload["enrollment"]["id"]
+        doc = await eventually(lambda: card.doc(enrollment_id), lambda d: d["status"] == "PAYMENT_FAILED")
+        assert (doc["paymentFailureReason"], doc["amountPaid"]) == ("checkout_expired", 0)
+        paylink = card.standin.paylinks[payload["enrollment"]["gatewayTransactionId"]]
+        assert paylink.status == "PENDING"  # asked about, never paid
+        after = await scrape(card.http)
+        key = (
+            "enrollwire_gateway_requests_total",
+            frozenset({"gateway": "ikhokha", "operation": "checkout_status", "outcome": "ok"}.items()),
+        )
+        assert after[key] >= 1
