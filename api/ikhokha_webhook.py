@@ -9,6 +9,7 @@ webhook's (`api.webhook`), so one table maps every rejection to its status.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +20,8 @@ from domain.checkouts import settle_callback
 from domain.gateway import CallbackRejected
 from domain.payments import PaymentOutcome
 from domain.services import Services
+from integrations.ikhokha.gateway import CALLBACK_PATH
+from server.settings import Settings
 
 
 def ikhokha_endpoint(count: Callable[[str], None] = lambda outcome: None) -> Endpoint:
@@ -26,7 +29,8 @@ def ikhokha_endpoint(count: Callable[[str], None] = lambda outcome: None) -> End
 
     async def ikhokha_callback(request: Request) -> Response:
         try:
-            answer = answer_for(await _process(request, runtime_of(request).services))
+            runtime = runtime_of(request)
+            answer = answer_for(await _process(request, runtime.services, runtime.settings))
         except Rejected as rejected:
             count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
@@ -40,13 +44,18 @@ def ikhokha_endpoint(count: Callable[[str], None] = lambda outcome: None) -> End
     return ikhokha_callback
 
 
-async def _process(request: Request, services: Services) -> PaymentOutcome:
+def callback_path(settings: Settings) -> str:
+    """The path of the callbackUrl we gave iK Pay, which is what it signs: behind a proxy that
+    strips a prefix of the public URL, the path this request arrived at would differ."""
+    return urlsplit(settings.base_url).path.rstrip("/") + CALLBACK_PATH
+
+
+async def _process(request: Request, services: Services, settings: Settings) -> PaymentOutcome:
     require_json(request.headers.get("content-type"))
     body = await read_body(request)
     desk = services.desk
     try:
-        # The path we were reached at is the path iK Pay signed (our callbackUrl's).
-        callback = desk.gateway.parse_callback(request.url.path, request.headers, body)
+        callback = desk.gateway.parse_callback(callback_path(settings), request.headers, body)
     except CallbackRejected as rejected:
         code = Rejection.BAD_SIGNATURE if rejected.code == "BAD_SIGNATURE" else Rejection.MALFORMED
         raise Rejected(code, str(rejected)) from None

@@ -253,9 +253,9 @@ class MongoJobQueue:
         counts = {status: 0 for status in JobStatus}
         async for row in await self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
             counts[JobStatus(row["_id"])] = row["n"]
-        oldest = await self._jobs.find_one(
-            {"status": JobStatus.PENDING.value}, {"createdAt": 1}, sort=[("createdAt", ASCENDING)]
-        )
+        # A reconciliation waits on purpose (up to a checkout's TTL): it is not a queue falling behind.
+        waiting = {"status": JobStatus.PENDING.value, "kind": {"$ne": JobKind.RECONCILE_PAYMENT.value}}
+        oldest = await self._jobs.find_one(waiting, {"createdAt": 1}, sort=[("createdAt", ASCENDING)])
         age = None if oldest is None else max(0.0, (now - oldest["createdAt"]).total_seconds())
         return JobStats(
             pending=counts[JobStatus.PENDING],
