@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
+from api.ikhokha_webhook import ikhokha_endpoint
 from api.internal import internal_listener
 from api.limits import BodyLimit
 from api.metrics import Metrics
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> App:
                 webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery),
                 methods=["POST"],
             ),
+            Route("/webhooks/ikhokha", ikhokha_endpoint(metrics.webhook_delivery), methods=["POST"]),
             *(checkout.routes() if settings.sandbox_enabled else []),
             *page_routes(settings),
             *([Route("/metrics", metrics.endpoint())] if public_metrics else []),

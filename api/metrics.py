@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 MAX_OPERATION_NAMES = 200
 JOB_STATS_TIMEOUT = 2.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# A gateway call ends by 10 s (its timeout); a student pays within minutes, or the checkout expires.
+GATEWAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
+CONFIRMATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class HubCollector(Collector):
@@ -95,6 +98,26 @@ class Metrics:
             ["kind", "result"],
             registry=r,
         )
+        self.gateway_requests = Counter(
+            "enrollwire_gateway_requests",
+            "Card gateway calls by operation and outcome (ok, timeout, unreachable, http_5xx, refused)",
+            ["gateway", "operation", "outcome"],
+            registry=r,
+        )
+        self.gateway_seconds = Histogram(
+            "enrollwire_gateway_request_seconds",
+            "Card gateway call latency",
+            ["gateway", "operation"],
+            buckets=GATEWAY_BUCKETS,
+            registry=r,
+        )
+        self.payment_confirmation = Histogram(
+            "enrollwire_payment_confirmation_seconds",
+            "From a checkout opened at the gateway to its enrollment APPROVED",
+            ["gateway"],
+            buckets=CONFIRMATION_BUCKETS,
+            registry=r,
+        )
         self.jobs = Gauge(
             "enrollwire_jobs",
             "Jobs in the whole queue by status, read from the database at scrape time",
@@ -139,6 +162,13 @@ class Metrics:
     # Outcomes decided elsewhere (domain.ports.Observer, the webhook route, the job workers).
     def coupon_reservation(self, outcome: ReservationOutcome) -> None:
         self.coupon_reservations.labels(outcome.value).inc()
+
+    def gateway_request(self, gateway: str, operation: str, outcome: str, seconds: float) -> None:
+        self.gateway_requests.labels(gateway, operation, outcome).inc()
+        self.gateway_seconds.labels(gateway, operation).observe(seconds)
+
+    def payment_confirmed(self, gateway: str, seconds: float) -> None:
+        self.payment_confirmation.labels(gateway).observe(seconds)
 
     def webhook_delivery(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()

@@ -61,6 +61,12 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         _page("/app/", "catalogue.html"),
         _page("/app/admin", "admin.html"),
         Mount("/app/static", WebFiles(directory=WEB_DIR / "static"), name="web"),
+        # Where the card gateway sends the student back: the catalogue, focused on the course
+        # (`?course=`), whose live card turns to Continue Course once the payment is confirmed.
+        *(
+            _page(f"/app/checkout/{outcome}", "catalogue.html")
+            for outcome in ("success", "failure", "cancel")
+        ),
     ]
     if settings.dev_features:
         routes.append(dev_sign_in(settings.token_policy))

@@ -73,7 +73,7 @@ def webhook_endpoint(
 
     async def payments_webhook(request: Request) -> Response:
         try:
-            answer = _answer(await _process(request, runtime_of(request).services, secrets))
+            answer = answer_for(await _process(request, runtime_of(request).services, secrets))
         except Rejected as rejected:
             count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
@@ -156,7 +156,7 @@ def _malformed(message: str) -> Rejected:
     return Rejected(Rejection.MALFORMED, message)
 
 
-def _answer(outcome: PaymentOutcome) -> dict[str, str]:
+def answer_for(outcome: PaymentOutcome) -> dict[str, str]:
     if outcome.outcome is Outcome.UNKNOWN_REFERENCE:
         raise Rejected(Rejection.UNKNOWN_REFERENCE, "no enrollment has this payment reference")
     if outcome.outcome is Outcome.EVENT_LIMIT:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.changes import Changes, transition
+from domain.changes import Changes, not_found, transition
 from domain.enrollment import Action, Enrollment
 from domain.errors import DomainError, ErrorCode, UserError
-from domain.ports import TransitionExtras
+from domain.payment_events import PaymentEvent, PaymentEventType
+from domain.payments import Outcome, apply_payment_event
+from domain.ports import PaymentLedger, TransitionExtras
 from domain.services import Policy
 from domain.viewer import Viewer
 
 MAX_REASON_LENGTH = 1000
+MAX_MANUAL_REFERENCE = 200
+MAX_MANUAL_AMOUNT = 10**12  # as the webhook's bound
 
 
 async def approve(changes: Changes, admin: Viewer, enrollment_id: str) -> Enrollment:
@@ -53,3 +57,45 @@ async def bulk_approve(
             error = failure.error
             errors.append(UserError(error.code, f"{enrollment_id}: {error.message}", enrollment_id))
     return BulkOutcome(approved, errors)
+
+
+async def record_payment(
+    payments: PaymentLedger,
+    changes: Changes,
+    admin: Viewer,
+    enrollment_id: str,
+    amount: int,
+    reference: str,
+    note: str | None,
+) -> Enrollment:
+    """Money that reached the school outside the gateway, as one more payment event: the event id
+    `manual:<reference>` makes recording it twice (a resent mutation) change nothing."""
+    clean = reference.strip()
+    if not clean or len(clean) > MAX_MANUAL_REFERENCE:
+        raise DomainError.of(
+            ErrorCode.VALIDATION_FAILED, f"reference must be 1-{MAX_MANUAL_REFERENCE} characters", "reference"
+        )
+    if not 0 < amount <= MAX_MANUAL_AMOUNT:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "amount must be positive (minor units)", "amount")
+    text = (note or "").strip()
+    if len(text) > MAX_REASON_LENGTH:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, f"note must be at most {MAX_REASON_LENGTH}", "note")
+    enrollment = await changes.enrollments.get(enrollment_id)
+    if enrollment is None:
+        raise not_found()
+    if enrollment.payment_reference is None:
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "this enrollment takes no payment", "enrollmentId")
+    event = PaymentEvent(
+        id=f"manual:{clean}",
+        type=PaymentEventType.SUCCEEDED.value,
+        reference=enrollment.payment_reference,
+        amount=amount,
+        currency=enrollment.amount_due.currency,
+        note=f"{admin.user_id}: {text}" if text else admin.user_id,
+    )
+    outcome = await apply_payment_event(payments, changes, event)
+    if outcome.outcome in (Outcome.EVENT_LIMIT, Outcome.RETRY_LATER):
+        raise DomainError.of(
+            ErrorCode.INVALID_TRANSITION, "the enrollment is busy; try again", "enrollmentId"
+        )
+    return await changes.enrollments.get(enrollment_id) or enrollment

@@ -141,6 +141,8 @@ class Enrollment:
     deliveries: tuple[WebhookDelivery, ...] = ()
     pending: frozenset[Effect] = frozenset()
     previous_status: EnrollmentStatus | None = None
+    gateway_transaction_id: str | None = None  # the card gateway's id of the latest checkout
+    failure_reason: str | None = None  # why the payment failed (gateway_unavailable, ...)
 
     @property
     def active(self) -> bool:

@@ -19,6 +19,11 @@ from domain.enrollment import AccessStatus
 class JobKind(StrEnum):
     PROVISION_ACCESS = "PROVISION_ACCESS"
     NOTIFY_STUDENT = "NOTIFY_STUDENT"
+    RECONCILE_PAYMENT = "RECONCILE_PAYMENT"  # asks the card gateway about a checkout (no POST)
+
+
+# What an approval enqueues; reconciliation is enqueued per checkout instead.
+APPROVAL_KINDS = (JobKind.PROVISION_ACCESS, JobKind.NOTIFY_STUDENT)
 
 
 class JobStatus(StrEnum):
@@ -48,6 +53,7 @@ class Job:
     round_start: int = 0
     # +1 on every write to the job, so whoever mirrors it can drop stale states.
     revision: int = 0
+    reference: str | None = None  # RECONCILE_PAYMENT: the payment reference it watches
 
     @property
     def attempts_this_round(self) -> int:

@@ -22,6 +22,7 @@ class PaymentEvent:
     reference: str
     amount: int
     currency: str
+    note: str | None = None  # a manual payment's who and why, kept in the delivery log
 
 
 class EventEffect(StrEnum):

@@ -45,6 +45,10 @@ class TransitionExtras:
     approved_by: str | None = None
     rejection_reason: str | None = None
     new_reference: str | None = None
+    failure_reason: str | None = None  # kept when the target is PAYMENT_FAILED
+    # Only while this is still the enrollment's payment reference (an old checkout expiring
+    # must not fail the one a retry opened).
+    expected_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,11 @@ class EnrollmentStore(Protocol):
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
 
     async def clear_pending(self, enrollment_id: str, effect: Effect) -> None: ...
+    async def set_gateway_transaction(
+        self, enrollment_id: str, reference: str, transaction_id: str
+    ) -> Enrollment | None:
+        """Records the checkout's id while `reference` is still current; None otherwise."""
+
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
@@ -133,6 +142,9 @@ class EventPublisher(Protocol):
 class JobQueue(Protocol):
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         """Idempotent: the jobs' ids derive from the enrollment."""
+
+    async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
+        """Idempotent: one RECONCILE_PAYMENT job per payment reference."""
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
         """Called after jobs were written by this process, to wake idle local workers."""
@@ -163,3 +175,6 @@ class Observer(Protocol):
     """Counts outcomes for monitoring (the metrics adapter); never raises, never waits."""
 
     def coupon_reservation(self, outcome: ReservationOutcome) -> None: ...
+    def gateway_request(self, gateway: str, operation: str, outcome: str, seconds: float) -> None: ...
+    def payment_confirmed(self, gateway: str, seconds: float) -> None:
+        """A checkout's payment approved the enrollment `seconds` after the checkout was opened."""

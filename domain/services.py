@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from domain.changes import Changes
+from domain.checkouts import CheckoutDesk
 from domain.coupon import ReservationOutcome
 from domain.ports import (
     Clock,
@@ -25,11 +26,16 @@ class Unobserved:
     def coupon_reservation(self, outcome: ReservationOutcome) -> None:
         pass
 
+    def gateway_request(self, gateway: str, operation: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def payment_confirmed(self, gateway: str, seconds: float) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class Policy:
     coupon_hold: timedelta = timedelta(seconds=900)
-    checkout_url: str = "http://127.0.0.1:8000/sandbox/checkout"
     max_bulk: int = 100
 
 
@@ -43,6 +49,7 @@ class Services:
     clock: Clock
     policy: Policy
     payments: PaymentLedger
+    desk: CheckoutDesk
     observer: Observer = field(default_factory=Unobserved)
 
     @property

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.changes import Changes, not_found, record_change, transition
+from domain.checkouts import CheckoutDesk, open_checkout
 from domain.coupon import Coupon, ReservationOutcome, normalize_code
 from domain.course import Course
 from domain.enrollment import (
@@ -17,7 +18,7 @@ from domain.enrollment import (
     PaymentMethod,
     initial_status,
 )
-from domain.errors import DomainError, ErrorCode, forbidden
+from domain.errors import DomainError, ErrorCode, UserError, forbidden
 from domain.events import EventType
 from domain.money import Money
 from domain.ports import CouponStore, CourseStore, EnrollmentStore, NewEnrollment, Observer, TransitionExtras
@@ -36,20 +37,40 @@ class EnrollOutcome:
     enrollment: Enrollment
     payment: PaymentSession | None = None
     course: Course | None = None  # as read for this decision, so the caller need not read it again
+    error: UserError | None = None  # the enrollment was written, but its checkout could not open
 
 
 def new_reference() -> str:
     return "pay_" + secrets.token_urlsafe(18)
 
 
-def payment_session(policy: Policy, enrollment: Enrollment) -> PaymentSession | None:
+async def payment_session(desk: CheckoutDesk, enrollment: Enrollment) -> PaymentSession | None:
+    """The current payment of an existing enrollment: its checkout's URL while one is open."""
     reference = enrollment.payment_reference
     if reference is None:
         return None
     redirect = None
-    if enrollment.payment_method is PaymentMethod.CARD:
-        redirect = f"{policy.checkout_url}?reference={reference}"
+    if enrollment.status is EnrollmentStatus.PENDING_PAYMENT:
+        checkout = await desk.checkouts.by_reference(reference)
+        redirect = None if checkout is None else checkout.redirect_url or None
     return PaymentSession(reference, redirect)
+
+
+async def _checkout(
+    desk: CheckoutDesk, changes: Changes, enrollment: Enrollment, course: Course
+) -> EnrollOutcome:
+    """A card enrollment waiting for money gets a checkout for what is still due."""
+    if (
+        enrollment.status is not EnrollmentStatus.PENDING_PAYMENT
+        or enrollment.payment_method is not PaymentMethod.CARD
+    ):
+        reference = enrollment.payment_reference
+        session = None if reference is None else PaymentSession(reference, None)
+        return EnrollOutcome(enrollment, session, course)
+    opened = await open_checkout(desk, changes, enrollment, course)
+    assert enrollment.payment_reference is not None
+    session = None if opened.error else PaymentSession(enrollment.payment_reference, opened.redirect_url)
+    return EnrollOutcome(opened.enrollment, session, course, opened.error)
 
 
 async def enroll(
@@ -58,6 +79,7 @@ async def enroll(
     changes: Changes,
     policy: Policy,
     observer: Observer,
+    desk: CheckoutDesk,
     viewer: Viewer,
     course_id: str,
     method: PaymentMethod,
@@ -88,7 +110,7 @@ async def enroll(
             raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "an enrollment was just changed")
         raise AlreadyEnrolled(existing)
     await record_change(changes, created, EventType.CREATED, None)
-    return EnrollOutcome(created, payment_session(policy, created), course)
+    return await _checkout(desk, changes, created, course)
 
 
 class AlreadyEnrolled(DomainError):
@@ -185,14 +207,17 @@ def _draft(
 
 
 async def retry_payment(
-    changes: Changes, policy: Policy, viewer: Viewer, enrollment_id: str
+    courses: CourseStore, changes: Changes, desk: CheckoutDesk, viewer: Viewer, enrollment_id: str
 ) -> EnrollOutcome:
     await _owned(
         changes.enrollments, viewer, enrollment_id, "only the student who enrolled may retry the payment"
     )
     extras = TransitionExtras(new_reference=new_reference())
     changed = await transition(changes, enrollment_id, Action.RETRY_PAYMENT, extras)
-    return EnrollOutcome(changed, payment_session(policy, changed))
+    course = await courses.get_course(changed.course_id)
+    if course is None:  # courses are never deleted; a missing one is a data fault
+        raise LookupError(f"course {changed.course_id} missing")
+    return await _checkout(desk, changes, changed, course)
 
 
 async def cancel(changes: Changes, viewer: Viewer, enrollment_id: str) -> Enrollment:

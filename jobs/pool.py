@@ -20,19 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from domain.backoff import Uniform
 from domain.changes import Changes
-from domain.jobs import Job, JobKind, RetryPolicy, Verdict
+from domain.jobs import Decision, Job, JobKind, RetryPolicy, Verdict
 from domain.ports import JobQueue
 from domain.provisioning import mirror_access
-from integrations.job_endpoints import JobEndpoints
+from jobs.handlers import JobHandler
 from realtime.supervise import Supervisor
 
 log = logging.getLogger(__name__)
@@ -66,17 +64,15 @@ class WorkerPool:
     def __init__(
         self,
         changes: Changes,
-        endpoints: JobEndpoints,
+        handlers: Mapping[JobKind, JobHandler],
         config: PoolConfig,
-        uniform: Uniform = random.uniform,
         count: AttemptCounter = uncounted,
     ) -> None:
         self._changes = changes
         self._count = count
         self._queue: JobQueue = changes.jobs
-        self._endpoints = endpoints
+        self._handlers = dict(handlers)
         self._config = config
-        self._uniform = uniform
         self._instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeups = [asyncio.Event() for _ in range(config.workers)]
         self._reschedule = asyncio.Event()
@@ -97,9 +93,10 @@ class WorkerPool:
         await self._tasks.stop()
 
     def wake(self) -> None:
-        # A job written here is due now, so the workers take it; the scheduler only looks after
-        # jobs due later, which this write did not change.
+        # A job written here may be due now (the workers take it) or later (a reconciliation:
+        # the scheduler sleeps until then).
         self._wake_workers()
+        self._reschedule.set()
 
     def _wake_workers(self) -> None:
         for wakeup in self._wakeups:
@@ -174,11 +171,10 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         try:
-            attempt = await self._endpoints.call(job, self._changes.clock)
+            decision = await self._decide(job)
         except asyncio.CancelledError:
             await self._give_back(job)
             raise
-        decision = self._config.policy.decide(job, attempt, self._uniform)
         finishing = asyncio.ensure_future(self._queue.finish(job, decision, self._changes.clock.now()))
         try:
             done = await asyncio.shield(finishing)
@@ -198,6 +194,12 @@ class WorkerPool:
         elif decision.verdict is Verdict.DEAD:
             log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
         await mirror_access(self._changes, done)
+
+    async def _decide(self, job: Job) -> Decision:
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            return Decision(Verdict.DEAD, error=f"no handler for {job.kind.value} in this process")
+        return await handler.run(job)
 
     async def _give_back(self, job: Job) -> None:
         released = await self._release(job)

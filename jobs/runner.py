@@ -11,9 +11,11 @@ from collections.abc import Mapping
 import httpx2 as httpx
 
 from domain.changes import Changes
+from domain.checkouts import CheckoutDesk
 from domain.jobs import JobKind
 from domain.provisioning import resync_access
 from integrations.job_endpoints import JobEndpoints
+from jobs.handlers import JobHandler, PostJob, ReconcilePayment
 from jobs.pool import AttemptCounter, PoolConfig, WorkerPool, uncounted
 from realtime.supervise import Supervisor, every
 
@@ -46,6 +48,7 @@ def start_jobs(
     targets: Mapping[JobKind, str] | None,
     http_timeout: float,
     count: AttemptCounter = uncounted,
+    desk: CheckoutDesk | None = None,
 ) -> Jobs:
     """`client` is the process's one outbound HTTP client; each job call gets `http_timeout`."""
     if http_timeout >= config.lease_seconds:
@@ -57,7 +60,23 @@ def start_jobs(
         log.error("ENROLLWIRE_LMS_URL / ENROLLWIRE_NOTIFY_URL unset: no job workers run, jobs wait")
     elif config.workers:
         assert targets is not None
-        endpoints = JobEndpoints(client, targets, http_timeout)
-        pool = WorkerPool(changes, endpoints, config, count=count)
+        pool = WorkerPool(
+            changes, job_handlers(changes, client, config, targets, http_timeout, desk), config, count
+        )
         pool.start()
     return Jobs(pool, sweeps)
+
+
+def job_handlers(
+    changes: Changes,
+    client: httpx.AsyncClient,
+    config: PoolConfig,
+    targets: Mapping[JobKind, str],
+    http_timeout: float,
+    desk: CheckoutDesk | None,
+) -> dict[JobKind, JobHandler]:
+    post = PostJob(JobEndpoints(client, targets, http_timeout), changes, config.policy)
+    handlers: dict[JobKind, JobHandler] = {kind: post for kind in targets}
+    if desk is not None:
+        handlers[JobKind.RECONCILE_PAYMENT] = ReconcilePayment(desk, changes)
+    return handlers

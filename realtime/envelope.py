@@ -58,6 +58,8 @@ def _snapshot(e: Enrollment) -> dict[str, Any]:
         "updatedAt": _iso(e.updated_at),
         "access": [e.access.status.value, e.access.attempts, e.access.last_error, _iso(e.access.updated_at)],
         "email": e.email,
+        "gatewayTransactionId": e.gateway_transaction_id,
+        "failureReason": e.failure_reason,
     }
 
 
@@ -88,6 +90,9 @@ def _enrollment(d: dict[str, Any]) -> Enrollment:
         access=Access(AccessStatus(access[0]), access[1], access[2], _time(access[3])),
         email=d["email"],
         previous_status=None if d["previousStatus"] is None else EnrollmentStatus(d["previousStatus"]),
+        # `get`: an instance of the previous release may still publish without them.
+        gateway_transaction_id=d.get("gatewayTransactionId"),
+        failure_reason=d.get("failureReason"),
     )
 
 

@@ -113,6 +113,10 @@ async def _decided(info: Info, result: DomainEnrollment | DomainUserError) -> En
     return await _enrollment_payload(info, result)
 
 
+def _errors(outcome: student_actions.EnrollOutcome) -> list[UserError]:
+    return [] if outcome.error is None else [UserError.of(outcome.error)]
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(permission_classes=[SignedIn])
@@ -126,6 +130,7 @@ class Mutation:
                 services.changes,
                 services.policy,
                 services.observer,
+                services.desk,
                 viewer,
                 str(input.course_id),
                 input.payment_method,
@@ -135,26 +140,50 @@ class Mutation:
             return await _enrollment_payload(
                 info,
                 already.existing,
-                student_actions.payment_session(services.policy, already.existing),
+                await student_actions.payment_session(services.desk, already.existing),
                 [UserError.of(already.error)],
             )
         except DomainError as failure:
             return EnrollmentPayload(errors=[UserError.of(failure.error)])
         if outcome.course is not None:
             info.context.loaders.course.prime(outcome.course.id, outcome.course)
-        return await _enrollment_payload(info, outcome.enrollment, outcome.payment)
+        return await _enrollment_payload(info, outcome.enrollment, outcome.payment, _errors(outcome))
 
     @strawberry.mutation(permission_classes=[SignedIn], description="PAYMENT_FAILED -> PENDING_PAYMENT.")
     async def retry_payment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
         services = info.context.services
         result = await _attempt(
             student_actions.retry_payment(
-                services.changes, services.policy, require_viewer(info), str(enrollment_id)
+                services.courses, services.changes, services.desk, require_viewer(info), str(enrollment_id)
             )
         )
         if isinstance(result, DomainUserError):
             return EnrollmentPayload(errors=[UserError.of(result)])
-        return await _enrollment_payload(info, result.enrollment, result.payment)
+        return await _enrollment_payload(info, result.enrollment, result.payment, _errors(result))
+
+    @strawberry.mutation(
+        permission_classes=[AdminOnly],
+        description="Money that reached the school outside the gateway; `reference` makes it once only.",
+    )
+    async def record_payment(
+        self,
+        info: Info,
+        enrollment_id: strawberry.ID,
+        amount: int,
+        reference: str,
+        note: str | None = None,
+    ) -> EnrollmentPayload:
+        services = info.context.services
+        call = admin_actions.record_payment(
+            services.payments,
+            services.changes,
+            require_admin(info),
+            str(enrollment_id),
+            amount,
+            reference,
+            note,
+        )
+        return await _decided(info, await _attempt(call))
 
     @strawberry.mutation(permission_classes=[SignedIn])
     async def cancel_enrollment(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:

@@ -17,7 +17,7 @@ from domain.errors import UserError as DomainUserError
 from domain.money import Money as DomainMoney
 from resolvers import enums  # noqa: F401  (registers the enums)
 from resolvers.context import Info
-from resolvers.permissions import require_admin
+from resolvers.permissions import require_admin, require_owner_or_admin
 
 
 @strawberry.type
@@ -115,6 +115,11 @@ class Enrollment:
     @strawberry.field
     def payment_reference(self) -> str | None:
         return self.model.payment_reference
+
+    @strawberry.field(description="The card gateway's id of the latest checkout (owner or admin).")
+    def gateway_transaction_id(self, info: Info) -> str | None:
+        require_owner_or_admin(info, self.model.user_id)
+        return self.model.gateway_transaction_id
 
     @strawberry.field
     def rejection_reason(self) -> str | None:

@@ -17,6 +17,7 @@ import httpx2 as httpx
 from pymongo import AsyncMongoClient
 
 from domain.changes import lapse_due_holds, resume_pending
+from domain.checkouts import CheckoutDesk
 from domain.jobs import JobKind, RetryPolicy
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
@@ -27,7 +28,9 @@ from realtime.feeds.feed import Feeds, LiveMetrics
 from realtime.hub import Hub
 from realtime.supervise import Supervisor, every
 from resolvers.errors import ClientErrors
+from server.gateways import build_gateway
 from server.settings import Settings
+from store.checkouts import MongoCheckoutStore
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
 from store.database import Collections, Doc, connect
@@ -51,14 +54,29 @@ class Runtime:
     collections: Collections
     hub: Hub
     services: Services
-    http: httpx.AsyncClient  # the one outbound client: job calls, the sandbox checkout's webhooks
+    http: httpx.AsyncClient  # the one outbound client: job calls, the gateway, the sandbox's webhooks
     feeds: Feeds
     jobs: Jobs | None
 
 
 def build_services(
-    settings: Settings, collections: Collections, hub: Hub, observer: Observer | None = None
+    settings: Settings,
+    collections: Collections,
+    hub: Hub,
+    observer: Observer | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> Services:
+    """`http`: the process's one outbound client, which the ikhokha gateway calls through."""
+    observer = observer or Unobserved()
+    payments = MongoPaymentLedger(collections)
+    desk = CheckoutDesk(
+        gateway=build_gateway(settings, http, observer),
+        checkouts=MongoCheckoutStore(collections),
+        payments=payments,
+        observer=observer,
+        ttl=timedelta(seconds=settings.checkout_ttl_seconds),
+        reconcile_after=timedelta(seconds=settings.reconcile_after_seconds),
+    )
     return Services(
         courses=MongoCourseStore(collections),
         coupons=MongoCouponStore(collections),
@@ -66,12 +84,10 @@ def build_services(
         publisher=ChangePublisher(hub),
         jobs=MongoJobQueue(collections),
         clock=SystemClock(),
-        payments=MongoPaymentLedger(collections),
-        policy=Policy(
-            coupon_hold=timedelta(seconds=settings.coupon_hold_seconds),
-            checkout_url=f"{settings.base_url}/sandbox/checkout",
-        ),
-        observer=observer or Unobserved(),
+        payments=payments,
+        desk=desk,
+        policy=Policy(coupon_hold=timedelta(seconds=settings.coupon_hold_seconds)),
+        observer=observer,
     )
 
 
@@ -126,7 +142,7 @@ async def open_runtime(
         hub = Hub(settings.redis_url)
         await hub.start()
         stack.push_async_callback(hub.stop)
-        services = build_services(settings, collections, hub, observer)
+        services = build_services(settings, collections, hub, observer, http)
         if sweeps:
             background = Supervisor()
             stack.push_async_callback(background.stop)
@@ -141,7 +157,7 @@ async def open_runtime(
             targets: Mapping[JobKind, str] | None = job_targets(settings)
             timeout = settings.job_http_timeout_seconds
             runner = start_jobs(
-                services.changes, http, pool_config(settings), targets, timeout, count_attempt
+                services.changes, http, pool_config(settings), targets, timeout, count_attempt, services.desk
             )
             stack.push_async_callback(runner.stop)
         feeds = Feeds(hub, ClientErrors(), live)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
 from api.safety import UnsafeSettings, is_loopback_host, production_secret_problems, url_host
+from server.payment_settings import GatewayName, card_payment_problems
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,10 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENROLLWIRE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refusal must not echo the secrets it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="ENROLLWIRE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     env: Environment = Environment.DEVELOPMENT
     host: str = "127.0.0.1"
@@ -72,6 +76,17 @@ class Settings(BaseSettings):
     pages: bool | None = None  # the browser pages under /app/
     connection_init_timeout_seconds: float = Field(default=3, gt=0)
 
+    # Card payments (server/payment_settings.py checks them): the gateway, iK Pay's credentials.
+    payment_gateway: GatewayName | None = None  # sandbox in development, ikhokha in production
+    ikhokha_api_url: str = "https://api.ikhokha.com"
+    ikhokha_app_id: str | None = None
+    ikhokha_app_secret: SecretStr | None = None  # SecretStr: never in a repr or a log line
+    ikhokha_entity_id: str | None = None
+    ikhokha_mode: Literal["live", "test"] | None = None  # live in production, test otherwise
+    ikhokha_timeout_seconds: float = Field(default=10, gt=0)
+    checkout_ttl_seconds: float = Field(default=1800, gt=0)
+    reconcile_after_seconds: float = Field(default=120, gt=0)
+
     @model_validator(mode="before")
     @classmethod
     def _split_origins(cls, data: dict[str, object]) -> dict[str, object]:
@@ -99,6 +114,17 @@ class Settings(BaseSettings):
                 f"{self.public_url}): set ENROLLWIRE_ENV=production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _card_payments_safe(self) -> Settings:
+        card_payment_problems(self)
+        return self
+
+    @property
+    def gateway(self) -> GatewayName:
+        if self.payment_gateway is not None:
+            return self.payment_gateway
+        return GatewayName.IKHOKHA if self.production else GatewayName.SANDBOX
 
     @property
     def production(self) -> bool:

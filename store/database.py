@@ -20,11 +20,12 @@ class Collections:
     coupons: AsyncCollection[Doc]
     enrollments: AsyncCollection[Doc]
     jobs: AsyncCollection[Doc]
+    checkouts: AsyncCollection[Doc]
 
     @classmethod
     def of(cls, client: AsyncMongoClient[Doc], name: str) -> Collections:
         db = client[name]
-        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs)
+        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs, db.checkouts)
 
 
 def connect(url: str, **options: Any) -> AsyncMongoClient[Doc]:

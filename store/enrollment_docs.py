@@ -104,4 +104,6 @@ def enrollment_from(doc: Doc) -> Enrollment:
         ),
         pending=frozenset(Effect(p) for p in doc.get("pending", ())),
         previous_status=None if previous is None else EnrollmentStatus(previous),
+        gateway_transaction_id=doc.get("gatewayTransactionId"),
+        failure_reason=doc.get("paymentFailureReason"),
     )

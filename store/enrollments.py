@@ -87,7 +87,7 @@ class MongoEnrollmentStore:
         self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
     ) -> Enrollment | None:
         doc = await self._enrollments.find_one_and_update(
-            transition_filter(enrollment_id, action, now),
+            transition_filter(enrollment_id, action, now, extras),
             transition_update(action, extras),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
@@ -134,6 +134,18 @@ class MongoEnrollmentStore:
 
     async def clear_pending(self, enrollment_id: str, effect: Effect) -> None:
         await self._enrollments.update_one({"_id": enrollment_id}, {"$pull": {"pending": effect.value}})
+
+    async def set_gateway_transaction(
+        self, enrollment_id: str, reference: str, transaction_id: str
+    ) -> Enrollment | None:
+        # No version bump: the status did not change, and a card showing it needs no new frame.
+        doc = await self._enrollments.find_one_and_update(
+            {"_id": enrollment_id, "paymentReference": reference},
+            {"$set": {"gatewayTransactionId": transaction_id}},
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else enrollment_from(doc)
 
     async def page(
         self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None

@@ -35,6 +35,9 @@ ENROLLMENT_INDEXES = [
     IndexModel([("pending", ASCENDING)], name="by_pending"),
 ]
 
+# Checkouts are keyed by the gateway's id (_id); a callback without ours names our reference.
+CHECKOUT_INDEXES = [IndexModel([("reference", ASCENDING)], name="by_reference")]
+
 COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
 
 
@@ -42,3 +45,4 @@ async def ensure_indexes(collections: Collections) -> None:
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)
+    await collections.checkouts.create_indexes(CHECKOUT_INDEXES)

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from domain.enrollment import Enrollment
-from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus, Verdict
+from domain.jobs import APPROVAL_KINDS, Decision, Job, JobKind, JobStats, JobStatus, Verdict
 from domain.ports import Page
 from store.database import Collections, Doc
 from store.pages import keyset_page
@@ -56,6 +56,7 @@ def job_from(doc: Doc) -> Job:
         lease_expires_at=doc.get("leaseExpiresAt"),
         round_start=doc.get("roundStart", 0),
         revision=doc.get("revision", 0),
+        reference=doc.get("reference"),
     )
 
 
@@ -73,6 +74,28 @@ def _mirrors_access(kind: JobKind) -> bool:
     return kind is JobKind.PROVISION_ACCESS
 
 
+def _new_job(enrollment: Enrollment, kind: JobKind, now: datetime) -> Doc:
+    return {
+        "kind": kind.value,
+        "enrollmentId": enrollment.id,
+        "userId": enrollment.user_id,
+        "courseId": enrollment.course_id,
+        "email": enrollment.email,
+        "status": JobStatus.PENDING.value,
+        "attempts": 0,
+        "roundStart": 0,
+        "revision": 0,
+        "nextRunAt": now,
+        "lastError": None,
+        "errors": [],
+        "leaseOwner": None,
+        "leaseExpiresAt": None,
+        "accessDirty": False,
+        "createdAt": now,
+        "updatedAt": now,
+    }
+
+
 class MongoJobQueue:
     def __init__(self, collections: Collections) -> None:
         self._jobs = collections.jobs
@@ -87,32 +110,21 @@ class MongoJobQueue:
         writes = [
             UpdateOne(
                 {"_id": job_id(enrollment.id, kind)},
-                {
-                    "$setOnInsert": {
-                        "kind": kind.value,
-                        "enrollmentId": enrollment.id,
-                        "userId": enrollment.user_id,
-                        "courseId": enrollment.course_id,
-                        "email": enrollment.email,
-                        "status": JobStatus.PENDING.value,
-                        "attempts": 0,
-                        "roundStart": 0,
-                        "revision": 0,
-                        "nextRunAt": now,
-                        "lastError": None,
-                        "errors": [],
-                        "leaseOwner": None,
-                        "leaseExpiresAt": None,
-                        "accessDirty": False,
-                        "createdAt": now,
-                        "updatedAt": now,
-                    }
-                },
+                {"$setOnInsert": _new_job(enrollment, kind, now)},
                 upsert=True,
             )
-            for kind in JobKind
+            for kind in APPROVAL_KINDS
         ]
         await self._jobs.bulk_write(writes, ordered=False)
+        self._notify()
+
+    async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
+        kind = JobKind.RECONCILE_PAYMENT
+        doc = _new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
+        await self._jobs.update_one(
+            {"_id": f"{job_id(enrollment.id, kind)}:{reference}"}, {"$setOnInsert": doc}, upsert=True
+        )
+        # Due later: the scheduler, not the idle workers, has to hear of it.
         self._notify()
 
     def _notify(self) -> None:
@@ -241,9 +253,9 @@ class MongoJobQueue:
         counts = {status: 0 for status in JobStatus}
         async for row in await self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
             counts[JobStatus(row["_id"])] = row["n"]
-        oldest = await self._jobs.find_one(
-            {"status": JobStatus.PENDING.value}, {"createdAt": 1}, sort=[("createdAt", ASCENDING)]
-        )
+        # A reconciliation waits on purpose (up to a checkout's TTL): it is not a queue falling behind.
+        waiting = {"status": JobStatus.PENDING.value, "kind": {"$ne": JobKind.RECONCILE_PAYMENT.value}}
+        oldest = await self._jobs.find_one(waiting, {"createdAt": 1}, sort=[("createdAt", ASCENDING)])
         age = None if oldest is None else max(0.0, (now - oldest["createdAt"]).total_seconds())
         return JobStats(
             pending=counts[JobStatus.PENDING],

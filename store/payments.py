@@ -93,13 +93,16 @@ def _effects() -> dict[str, Stage]:
 
 
 def _delivery(event: PaymentEvent, outcome: Any) -> dict[str, Any]:
-    return {
+    delivery = {
         "eventId": literal(event.id),
         "type": literal(event.type),
         "outcome": outcome,
         "amount": literal(event.amount),
         "receivedAt": "$$NOW",
     }
+    if event.note is not None:
+        delivery["note"] = literal(event.note)
+    return delivery
 
 
 def _log(delivery: dict[str, Any]) -> Stage:

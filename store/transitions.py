@@ -32,12 +32,16 @@ def literal(value: object) -> dict[str, object]:
     return {"$literal": value}
 
 
-def transition_filter(enrollment_id: str, action: Action, now: datetime) -> dict[str, Any]:
+def transition_filter(
+    enrollment_id: str, action: Action, now: datetime, extras: TransitionExtras | None = None
+) -> dict[str, Any]:
     transition = TRANSITIONS[action]
     query: dict[str, Any] = {
         "_id": enrollment_id,
         "status": {"$in": sorted(s.value for s in transition.sources)},
     }
+    if extras is not None and extras.expected_reference is not None:
+        query["paymentReference"] = extras.expected_reference
     if transition.target is EnrollmentStatus.APPROVED and transition.sources & HOLD_LAPSES_IN:
         # A hold that ran out is lapsed (discount gone) before approval could redeem it. The guard
         # can match only in HOLD_LAPSES_IN: from any other status (an admin's approval) it could
@@ -80,6 +84,8 @@ def transition_update(action: Action, extras: TransitionExtras) -> list[Stage]:
         fields |= _add_pending(if_held=Effect.COUPON)
         if extras.rejection_reason is not None:
             fields["rejectionReason"] = literal(extras.rejection_reason)
+    elif target is EnrollmentStatus.PAYMENT_FAILED:
+        fields["paymentFailureReason"] = literal(extras.failure_reason)
     if extras.new_reference is not None:
         fields["paymentReference"] = literal(extras.new_reference)
         fields["paymentReferences"] = {

@@ -54,6 +54,11 @@ async def cli_server(mongodb_url: str, redis_url: str, log: Path, **env: str) ->
         "ENROLLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ENROLLWIRE_JOB_WORKERS": "0",
         "ENROLLWIRE_LOG_LEVEL": "WARNING",
+        # Production takes cards through iK Pay and refuses to start without its credentials
+        # and an https public URL; nothing here calls the gateway.
+        "ENROLLWIRE_PUBLIC_URL": "https://school.example",
+        "ENROLLWIRE_IKHOKHA_APP_ID": "test-app-id",
+        "ENROLLWIRE_IKHOKHA_APP_SECRET": "test-app-secret-0123456789abcdef",
         **env,
     }
     base = f"http://127.0.0.1:{port}"

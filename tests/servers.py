@@ -23,6 +23,14 @@ AUTH_SECRET = "test-auth-secret-0123456789abcdef0123456789"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef012345"
 
 
+PRODUCTION_PAYMENTS: dict[str, Any] = {
+    "sandbox": None,
+    "public_url": "https://school.example",
+    "ikhokha_app_id": "test-app-id",
+    "ikhokha_app_secret": "test-app-secret-0123456789abcdef",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,8 +48,11 @@ def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Setting
         "sandbox": True,
     }
     values.update(overrides)
-    if values.get("env") == Environment.PRODUCTION and "sandbox" not in overrides:
-        values["sandbox"] = None  # production refuses the sandbox
+    if str(values.get("env")) == Environment.PRODUCTION:
+        # Production refuses the sandbox, and takes cards through iK Pay only.
+        if "sandbox" not in overrides:
+            values["sandbox"] = None
+        values |= {k: v for k, v in PRODUCTION_PAYMENTS.items() if k not in overrides}
     return Settings(**values)
 
 

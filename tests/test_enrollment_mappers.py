@@ -57,6 +57,8 @@ SAMPLE = Enrollment(
     deliveries=(WebhookDelivery("evt_1", "payment.succeeded", "processed", 50_00, AT),),
     pending=frozenset({Effect.JOBS}),
     previous_status=EnrollmentStatus.PENDING_PAYMENT,
+    gateway_transaction_id="paylink-1",
+    failure_reason="gateway_unavailable",
 )
 
 # What each representation leaves out, and why.
@@ -70,6 +72,7 @@ GRAPHQL_HIDES = {
     "deliveries": "read in full by webhookDeliveries (admins), not from the list's summary",
     "pending": "the outbox is internal",
     "previous_status": "events carry it (EnrollmentEvent.previousStatus)",
+    "failure_reason": "not in the contract; the card offers Retry Payment whatever the reason",
 }
 
 

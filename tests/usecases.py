@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from domain.changes import Changes
+from domain.checkouts import CheckoutDesk
 from domain.ports import CouponStore, CourseStore, Observer
 from domain.services import Policy, Services
 
 
-def enrolling(services: Services) -> tuple[CourseStore, CouponStore, Changes, Policy, Observer]:
+def enrolling(services: Services) -> tuple[CourseStore, CouponStore, Changes, Policy, Observer, CheckoutDesk]:
     """What `student_actions.enroll` takes before the viewer."""
-    return services.courses, services.coupons, services.changes, services.policy, services.observer
+    return (
+        services.courses,
+        services.coupons,
+        services.changes,
+        services.policy,
+        services.observer,
+        services.desk,
+    )

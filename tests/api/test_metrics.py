@@ -220,6 +220,8 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         key("enrollwire_job_attempts_total", kind="provision_access", result="succeeded"): 2,
         key("enrollwire_job_attempts_total", kind="notify_student", result="succeeded"): 2,
         key("enrollwire_jobs", status="succeeded"): 4,
+        # The card enrollment's reconciliation: paid by then, its first run (2 min on) finds so.
+        key("enrollwire_jobs", status="pending"): 1,
         # Six changes, each to the owner's channel and the admins'.
         key("enrollwire_realtime_published_total"): 12,
         # All six on the admins' channel, three on metrics-s1's (its tab is subscribed).

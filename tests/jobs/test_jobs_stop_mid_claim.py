@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import httpx2 as httpx
 
 from integrations.job_endpoints import JobEndpoints
+from jobs.handlers import PostJob
 from jobs.pool import RELEASE_TIMEOUT, PoolConfig, WorkerPool
 from realtime.hub import Hub
 from sandbox.embedded import HOST, ManagedServer
@@ -57,7 +58,11 @@ async def pool_through(proxy: HoldingProxy, settings: Settings) -> AsyncIterator
             policy=retry_policy(settings),
         )
         async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
-            pool = WorkerPool(services.changes, JobEndpoints(client, targets, 30), config)
+            handlers = {
+                kind: PostJob(JobEndpoints(client, targets, 30), services.changes, config.policy)
+                for kind in targets
+            }
+            pool = WorkerPool(services.changes, handlers, config)
             try:
                 yield pool
             finally:

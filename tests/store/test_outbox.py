@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from domain.changes import PENDING_GRACE, resume_pending
 from domain.enrollment import Action, Effect, EnrollmentStatus
-from domain.jobs import JobKind
+from domain.jobs import APPROVAL_KINDS, JobKind
 from domain.ports import TransitionExtras
 from store.jobs import job_id
 from tests.store.conftest import ManualClock, StoreEnv, unique
@@ -35,7 +35,7 @@ async def test_an_approval_cut_off_before_its_jobs_gets_them_from_the_sweep(stor
 
     clock.advance(PENDING_GRACE.total_seconds() + 1)
     assert await resume_pending(services.changes) == 1
-    for kind in JobKind:
+    for kind in APPROVAL_KINDS:
         assert await services.jobs.get(job_id(created.id, kind)) is not None
     settled = await services.enrollments.get(created.id)
     assert settled is not None and settled.pending == frozenset()

@@ -160,7 +160,11 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
         def retry_payment(self, index: int) -> None:
             self._attempt(
                 student_actions.retry_payment(
-                    self.services.changes, self.services.policy, self._owner(index), self._pick(index)
+                    self.services.courses,
+                    self.services.changes,
+                    self.services.desk,
+                    self._owner(index),
+                    self._pick(index),
                 )
             )
 

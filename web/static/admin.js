@@ -21,7 +21,11 @@ const RETRY_JOB = "mutation RetryJob($id: ID!) { retryJob(id: $id) { job { id st
 const MAX_REMEMBERED = 1000;
 const JOBS_IN_FLIGHT_MS = 2000;
 const JOBS_RETRY_MS = 5000;
-const JOB_KINDS = { PROVISION_ACCESS: "Provision access", NOTIFY_STUDENT: "Notify student" };
+const JOB_KINDS = {
+  PROVISION_ACCESS: "Provision access",
+  NOTIFY_STUDENT: "Notify student",
+  RECONCILE_PAYMENT: "Reconcile payment",
+};
 
 const auth = session("admin");
 const signedIn = auth.current();

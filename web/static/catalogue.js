@@ -161,10 +161,29 @@ async function loadCards() {
   }
 }
 
+// Back from the card gateway (/app/checkout/<outcome>?course=<id>): say what happened and
+// bring that course's live card into view; it turns to Continue Course when the payment lands.
+const RETURNS = {
+  success: "Thank you. Your payment is being confirmed: this card turns to Continue Course as soon as it is.",
+  failure: "Your payment did not go through. You can retry it from the card.",
+  cancel: "You left the checkout. You can pay from the card whenever you are ready.",
+};
+
+function focusReturn() {
+  const outcome = location.pathname.match(/^\/app\/checkout\/(success|failure|cancel)$/)?.[1];
+  if (!outcome) return;
+  say(RETURNS[outcome]);
+  const entry = cards.get(new URLSearchParams(location.search).get("course"));
+  if (!entry) return;
+  entry.el.classList.add("returned");
+  entry.el.scrollIntoView({ block: "center" });
+}
+
 async function start() {
   try {
     await loadCards();
     say("");
+    focusReturn();
   } catch (error) {
     if (error instanceof SessionExpired) return expired();
     say(`Could not load the courses (${messageOf(error)}); trying again…`);
