@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +135,14 @@ def test_no_product_module_over_300_lines() -> None:
         module: n for module, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, long
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    """Every top-level folder of the repository has a row, and every row a folder."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)/` \|", table, flags=re.MULTILINE))
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    folders = {line.split("/", 1)[0] for line in tracked.stdout.splitlines() if "/" in line}
+    folders = {f for f in folders if not f.startswith(".")}  # .ci, tool settings
+    assert rows == folders, f"in the table only: {rows - folders}; in the tree only: {folders - rows}"
