@@ -140,7 +140,10 @@ def create_app(settings: Settings) -> App:
         ],
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(HostCheck, allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features)),
+            Middleware(
+                HostCheck,
+                allowed_hosts=allowed_hosts(settings.base_url, settings.dev_features, settings.allowed_hosts),
+            ),
             Middleware(RequestId),
         ],
         lifespan=lifespan,

@@ -73,9 +73,15 @@ def production_secret_problems(auth_secret: str, webhook_secret: str, defaults: 
         )
 
 
-def allowed_hosts(public_url: str, development: bool) -> list[str]:
-    """The Host header values served: the public URL's host, plus loopback names in development."""
-    hosts = [url_host(public_url)]
+def allowed_hosts(public_url: str, development: bool, extra: list[str] | None = None) -> list[str]:
+    """The Host header values served: the public URL's host, the operator's ENROLLWIRE_ALLOWED_HOSTS
+    (an internal name a probe or a sidecar uses), plus loopback names in development."""
+    hosts = [url_host(public_url), *(h.lower() for h in extra or [])]
     if development:
         hosts += [h for h in LOCAL_HOSTS if h not in hosts]
-    return [h for h in hosts if h]
+    return [h for h in dict.fromkeys(hosts) if h]
+
+
+def allowed_host_problems(extra: list[str]) -> None:
+    if any(h == "*" for h in extra):
+        raise UnsafeSettings("ENROLLWIRE_ALLOWED_HOSTS must name hosts: '*' would undo the Host check")

@@ -10,7 +10,13 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
-from api.safety import UnsafeSettings, is_loopback_host, production_secret_problems, url_host
+from api.safety import (
+    UnsafeSettings,
+    allowed_host_problems,
+    is_loopback_host,
+    production_secret_problems,
+    url_host,
+)
 from server.payment_settings import GatewayName, card_payment_problems
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30, gt=0)  # a request body trickling in longer: 408
     max_page_size: int = Field(default=100, ge=1)
     allowed_origins: Annotated[list[str], NoDecode] = []
+    allowed_hosts: Annotated[list[str], NoDecode] = []  # Host values served besides the public URL's
     graphiql: bool | None = None
     sandbox: bool | None = None
     pages: bool | None = None  # the browser pages under /app/
@@ -93,10 +100,14 @@ class Settings(BaseSettings):
         origins = data.get("allowed_origins")
         if isinstance(origins, str):
             data["allowed_origins"] = [o.strip().rstrip("/") for o in origins.split(",") if o.strip()]
+        hosts = data.get("allowed_hosts")
+        if isinstance(hosts, str):
+            data["allowed_hosts"] = [h.strip() for h in hosts.split(",") if h.strip()]
         return data
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
+        allowed_host_problems(self.allowed_hosts)
         if self.production:
             production_secret_problems(
                 self.auth_secret, self.webhook_secret, (DEV_AUTH_SECRET, DEV_WEBHOOK_SECRET)

@@ -57,6 +57,8 @@ async def cli_server(mongodb_url: str, redis_url: str, log: Path, **env: str) ->
         # Production takes cards through iK Pay and refuses to start without its credentials
         # and an https public URL; nothing here calls the gateway.
         "ENROLLWIRE_PUBLIC_URL": "https://school.example",
+        # The tests reach it directly, not through a proxy passing the public Host.
+        "ENROLLWIRE_ALLOWED_HOSTS": "127.0.0.1",
         "ENROLLWIRE_IKHOKHA_APP_ID": "test-app-id",
         "ENROLLWIRE_IKHOKHA_APP_SECRET": "test-app-secret-0123456789abcdef",
         **env,

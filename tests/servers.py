@@ -26,6 +26,8 @@ WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef012345"
 PRODUCTION_PAYMENTS: dict[str, Any] = {
     "sandbox": None,
     "public_url": "https://school.example",
+    # The tests reach the server directly, not through a proxy passing the public Host.
+    "allowed_hosts": ["127.0.0.1"],
     "ikhokha_app_id": "test-app-id",
     "ikhokha_app_secret": "test-app-secret-0123456789abcdef",
 }

@@ -16,6 +16,7 @@ import pytest
 from domain.viewer import Role
 from sandbox.embedded import ManagedServer
 from server.settings import Environment, Settings
+from tests import servers
 from tests.realtime.wsclient import LEGACY_WS, TRANSPORT_WS, ws_connect
 from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, RunningApp, serve, test_settings
 
@@ -128,6 +129,7 @@ PRODUCTION: dict[str, Any] = {
     "env": Environment.PRODUCTION,
     "mongodb_url": "mongodb://db",
     "redis_url": "redis://cache",
+    **servers.PRODUCTION_PAYMENTS,
 }
 
 
