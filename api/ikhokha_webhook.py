@@ -12,10 +12,9 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from api.state import runtime_of
-from api.webhook import STATUS, Endpoint, Rejected, Rejection, answer_for, read_body, require_json
+from api.webhook import Endpoint, Rejected, Rejection, delivery_endpoint, read_body, require_json
 from domain.checkouts import settle_callback
 from domain.gateway import CallbackRejected
 from domain.payments import PaymentOutcome
@@ -27,21 +26,11 @@ from server.settings import Settings
 def ikhokha_endpoint(count: Callable[[str], None] = lambda outcome: None) -> Endpoint:
     """`count` hears every delivery's outcome, as the generic webhook's does."""
 
-    async def ikhokha_callback(request: Request) -> Response:
-        try:
-            runtime = runtime_of(request)
-            answer = answer_for(await _process(request, runtime.services, runtime.settings))
-        except Rejected as rejected:
-            count(rejected.code.value.lower())
-            body = {"error": {"code": rejected.code.value, "message": rejected.message}}
-            return JSONResponse(body, status_code=STATUS[rejected.code])
-        except Exception:
-            count("error")
-            raise
-        count(answer["status"])
-        return JSONResponse(answer)
+    async def process(request: Request) -> PaymentOutcome:
+        runtime = runtime_of(request)
+        return await _process(request, runtime.services, runtime.settings)
 
-    return ikhokha_callback
+    return delivery_endpoint(process, count)
 
 
 def callback_path(settings: Settings) -> str:

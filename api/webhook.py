@@ -65,15 +65,16 @@ class Rejected(Exception):
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def webhook_endpoint(
-    secrets: Sequence[str],
-    count: Callable[[str], None] = lambda outcome: None,
+def delivery_endpoint(
+    process: Callable[[Request], Awaitable[PaymentOutcome]], count: Callable[[str], None]
 ) -> Endpoint:
-    """`count` hears every delivery's outcome: the answer's status, or the rejection's code."""
+    """One delivery of a gateway's: `process` reads and applies it; a Rejected becomes its status
+    from the one table. `count` hears every delivery's outcome: the answer's status, or the
+    rejection's code."""
 
-    async def payments_webhook(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         try:
-            answer = answer_for(await _process(request, runtime_of(request).services, secrets))
+            answer = answer_for(await process(request))
         except Rejected as rejected:
             count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
@@ -84,7 +85,17 @@ def webhook_endpoint(
         count(answer["status"])
         return JSONResponse(answer)
 
-    return payments_webhook
+    return endpoint
+
+
+def webhook_endpoint(
+    secrets: Sequence[str],
+    count: Callable[[str], None] = lambda outcome: None,
+) -> Endpoint:
+    async def process(request: Request) -> PaymentOutcome:
+        return await _process(request, runtime_of(request).services, secrets)
+
+    return delivery_endpoint(process, count)
 
 
 async def _process(request: Request, services: Services, secrets: Sequence[str]) -> PaymentOutcome:
