@@ -34,6 +34,7 @@ from api.webhook import webhook_endpoint
 from realtime.hub import Hub
 from resolvers.schema import Limits, build_schema
 from sandbox.checkout import SandboxCheckout
+from sandbox.ikpay_mount import mounted_standin
 from sandbox.lms import sandbox_job_routes
 from server.runtime import Runtime, open_runtime
 from server.settings import Settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> App:
     )
     metrics = Metrics()
     schema = build_schema(limits, metrics)
+    ikpay = mounted_standin(settings)  # development only: iK Pay's stand-in under /sandbox/ikpay
 
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
@@ -76,6 +78,11 @@ def create_app(settings: Settings) -> App:
             settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
         ) as runtime:
             app.runtime = runtime
+            if ikpay is not None:
+                ikpay.use_client(runtime.http)
+                log.warning(
+                    "the iK Pay stand-in answers at %s (ENROLLWIRE_IKHOKHA_API_URL unset)", ikpay.base_url
+                )
             hub, feeds, services = runtime.hub, runtime.feeds, runtime.services
             # Drops happen in the hub's buffers (per socket) or in a shared feed's member backlogs.
             metrics.watch_hub(
@@ -95,6 +102,8 @@ def create_app(settings: Settings) -> App:
                     )
                     await internal.enter_async_context(listener)
                 yield
+            if ikpay is not None:
+                await ikpay.settled()  # callbacks in flight, before the client closes
 
     view = GraphQLView(
         schema,
@@ -135,6 +144,7 @@ def create_app(settings: Settings) -> App:
             ),
             Route("/webhooks/ikhokha", ikhokha_endpoint(metrics.webhook_delivery), methods=["POST"]),
             *(checkout.routes() if settings.sandbox_enabled else []),
+            *(ikpay.routes() if ikpay is not None else []),
             *page_routes(settings),
             *([Route("/metrics", metrics.endpoint())] if public_metrics else []),
         ],

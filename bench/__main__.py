@@ -15,13 +15,14 @@ import httpx2 as httpx
 import uvloop
 
 from bench import scenarios
+from bench.card import card_enroll
 from bench.harness import Stack, stack, store_patched
 from bench.ws import LEGACY_WS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "memory")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory")
 
 
 def sizes() -> list[int]:
@@ -59,6 +60,9 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "enroll" in run:
             seconds = float(os.environ.get("BENCH_ENROLL_SECONDS", "20"))
             results.append(await scenarios.enroll_load(s, client, seconds))
+        if "card" in run:
+            seconds = float(os.environ.get("BENCH_CARD_SECONDS", "20"))
+            results.append(await card_enroll(s, seconds))
         results.append(await scenarios.hub_health(client))
     return results
 

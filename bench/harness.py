@@ -107,12 +107,11 @@ def _start_store(data: Path) -> ManagedServer:
             os.environ["PYTHONPATH"] = saved
 
 
-@contextmanager
-def stack(data: Path) -> Iterator[Stack]:
-    mongo = _start_store(data / "mongo")
-    redis = start_redis(data / "redis")
+def start_server(
+    mongo: ManagedServer, redis: ManagedServer, db: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`enrollwire serve` in a process of its own on a free port; not yet ready when returned."""
     port = free_port()
-    db = f"bench_{int(time.time())}"
     env = {
         **os.environ,
         "ENROLLWIRE_MONGODB_URL": mongo.url,
@@ -123,20 +122,33 @@ def stack(data: Path) -> Iterator[Stack]:
         "ENROLLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ENROLLWIRE_LOG_LEVEL": "WARNING",
         "ENROLLWIRE_JOB_WORKERS": "0",
+        **(extra_env or {}),
     }
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}"
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(15)
+
+
+@contextmanager
+def stack(data: Path) -> Iterator[Stack]:
+    mongo = _start_store(data / "mongo")
+    redis = start_redis(data / "redis")
+    db = f"bench_{int(time.time())}"
+    server, base = start_server(mongo, redis, db)
     try:
-        asyncio.run(_wait_ready(base))
+        asyncio.run(wait_ready(base))
         yield Stack(mongo, redis, server, base, db)
     finally:
-        server.terminate()
-        server.wait(15)
+        stop_server(server)
         redis.stop()
         mongo.stop()
 
 
-async def _wait_ready(base: str) -> None:
+async def wait_ready(base: str) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=2) as client:
         for _ in range(300):
             try:

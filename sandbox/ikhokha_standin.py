@@ -6,6 +6,10 @@ one with 401), creates paylinks, serves a hosted payment page with Pay / Decline
 posts signed callbacks to the paylink's `callbackUrl`, and answers the status endpoint.
 `Knobs` make it behave like a real gateway on a bad day: slow, 5xx, a non-00 code, callbacks
 dropped, sent twice, late, or held and released out of order.
+
+`prefix` serves it under a path (the development sandbox mounts it at `/sandbox/ikpay`): the
+signature still covers the API path alone, as iK Pay's does. `client` sends the callbacks; it
+may be given later (`use_client`), when it belongs to a process that opens it at startup.
 """
 
 from __future__ import annotations
@@ -58,11 +62,19 @@ class Callback:
 
 
 class IkPayStandIn:
-    def __init__(self, app_id: str, app_secret: str, client: httpx.AsyncClient, base_url: str) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        client: httpx.AsyncClient | None,
+        base_url: str,
+        prefix: str = "",
+    ) -> None:
         self.app_id = app_id
         self._secret = app_secret
         self._client = client
-        self.base_url = base_url.rstrip("/")  # where browsers reach the hosted page
+        self.base_url = base_url.rstrip("/")  # where browsers reach the hosted page (with the prefix)
+        self.prefix = prefix.rstrip("/")
         self.knobs = Knobs()
         self.paylinks: dict[str, Paylink] = {}
         self.refused: list[str] = []  # why each refused API call was refused
@@ -70,12 +82,16 @@ class IkPayStandIn:
         self.delivered: list[tuple[Callback, int | None]] = []  # (callback, our server's status)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def use_client(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
     def routes(self) -> list[BaseRoute]:
+        prefix = self.prefix
         return [
-            Route(PAYMENT_PATH, self._create, methods=["POST"]),
-            Route(STATUS_PATH + "{paylink_id}", self._status, methods=["GET"]),
-            Route("/pay/{paylink_id}", self._page, methods=["GET"]),
-            Route("/pay/{paylink_id}/{choice}", self._choose, methods=["POST"]),
+            Route(prefix + PAYMENT_PATH, self._create, methods=["POST"]),
+            Route(prefix + STATUS_PATH + "{paylink_id}", self._status, methods=["GET"]),
+            Route(prefix + "/pay/{paylink_id}", self._page, methods=["GET"]),
+            Route(prefix + "/pay/{paylink_id}/{choice}", self._choose, methods=["POST"]),
         ]
 
     async def release_callbacks(self, *, reverse: bool = False) -> None:
@@ -155,7 +171,7 @@ class IkPayStandIn:
         candidate = request.headers.get(signing.SIGN_HEADER, "")
         if app_id != self.app_id:
             reason = "unknown IK-APPID"
-        elif not signing.matches(self._secret, request.url.path, body, candidate):
+        elif not signing.matches(self._secret, request.url.path.removeprefix(self.prefix), body, candidate):
             reason = "IK-SIGN does not match"
         else:
             return None
@@ -179,7 +195,8 @@ class IkPayStandIn:
         shown = f"{currency} {major_units(Money(paylink.request['amount'], currency))}"
         title = html.escape(str(paylink.request.get("description", "")))
         buttons = "".join(
-            f'<form method="post" action="/pay/{paylink.id}/{choice}"><button>{label}</button></form>'
+            f'<form method="post" action="{self.prefix}/pay/{paylink.id}/{choice}">'
+            f"<button>{label}</button></form>"
             for choice, label in (("pay", "Pay"), ("decline", "Decline"), ("cancel", "Cancel"))
         )
         page = (
@@ -226,6 +243,9 @@ class IkPayStandIn:
     async def _deliver(self, callback: Callback, delay: float = 0.0) -> None:
         if delay:
             await asyncio.sleep(delay)
+        client = self._client
+        if client is None:
+            raise RuntimeError("the stand-in has no HTTP client to send callbacks with")
         headers = {
             "ik-appid": self.app_id,
             "ik-sign": signing.sign(self._secret, callback.url, callback.body),
@@ -234,9 +254,7 @@ class IkPayStandIn:
         for _ in range(self.knobs.duplicate_callbacks):
             status: int | None = None
             with contextlib.suppress(httpx.HTTPError):
-                response = await self._client.post(
-                    callback.url, content=callback.body.encode(), headers=headers
-                )
+                response = await client.post(callback.url, content=callback.body.encode(), headers=headers)
                 status = response.status_code
             self.delivered.append((callback, status))
 

@@ -179,6 +179,16 @@ class Settings(BaseSettings):
         return self.dev_features and self.sandbox is not False
 
     @property
+    def ikpay_standin(self) -> bool:
+        """iK Pay's stand-in served by the development sandbox (`sandbox.ikpay_mount`): the ikhokha
+        gateway with no API URL of its own. Off wherever the sandbox is, production included."""
+        return (
+            self.gateway is GatewayName.IKHOKHA
+            and self.sandbox_enabled
+            and "ikhokha_api_url" not in self.model_fields_set
+        )
+
+    @property
     def pages_enabled(self) -> bool:
         return self.pages if self.pages is not None else self.dev_features
 
