@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.actors import Cause
 from domain.enrollment import AccessStatus, EnrollmentStatus
-from store.transitions import Stage, bump, literal, noted
+from store.transitions import Stage, bump, literal
 
 
 def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
 
 
 def access_update(
-    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int, cause: Cause
+    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int
 ) -> list[Stage]:
     access = {
         "status": literal(status.value),
@@ -31,4 +30,4 @@ def access_update(
         "updatedAt": "$$NOW",
         "jobRevision": job_revision,
     }
-    return [*bump(previousStatus="$status", access=access), noted(cause)]
+    return bump(previousStatus="$status", access=access)

@@ -21,12 +21,11 @@ class Collections:
     enrollments: AsyncCollection[Doc]
     jobs: AsyncCollection[Doc]
     checkouts: AsyncCollection[Doc]
-    audit: AsyncCollection[Doc]
 
     @classmethod
     def of(cls, client: AsyncMongoClient[Doc], name: str) -> Collections:
         db = client[name]
-        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs, db.checkouts, db.audit)
+        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs, db.checkouts)
 
 
 def connect(url: str, **options: Any) -> AsyncMongoClient[Doc]:
