@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.actors import Actor, Cause
 from domain.changes import Changes, not_found, transition
 from domain.enrollment import Action, Enrollment
 from domain.errors import DomainError, ErrorCode, UserError
@@ -19,9 +20,11 @@ MAX_MANUAL_REFERENCE = 200
 MAX_MANUAL_AMOUNT = 10**12  # as the webhook's bound
 
 
-async def approve(changes: Changes, admin: Viewer, enrollment_id: str) -> Enrollment:
+async def approve(
+    changes: Changes, admin: Viewer, enrollment_id: str, action: str = "approveEnrollment"
+) -> Enrollment:
     extras = TransitionExtras(approved_by=admin.user_id)
-    return await transition(changes, enrollment_id, Action.APPROVE, extras)
+    return await transition(changes, enrollment_id, Action.APPROVE, Cause(Actor.of(admin), action), extras)
 
 
 async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: str) -> Enrollment:
@@ -33,7 +36,8 @@ async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: st
             "reason",
         )
     extras = TransitionExtras(rejection_reason=clean)
-    return await transition(changes, enrollment_id, Action.REJECT, extras)
+    cause = Cause(Actor.of(admin), "rejectEnrollment", clean)
+    return await transition(changes, enrollment_id, Action.REJECT, cause, extras)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ async def bulk_approve(
     errors: list[UserError] = []
     for enrollment_id in dict.fromkeys(enrollment_ids):
         try:
-            approved.append(await approve(changes, admin, enrollment_id))
+            approved.append(await approve(changes, admin, enrollment_id, "bulkApproveEnrollments"))
         except DomainError as failure:
             error = failure.error
             errors.append(UserError(error.code, f"{enrollment_id}: {error.message}", enrollment_id))
@@ -92,6 +96,8 @@ async def record_payment(
         amount=amount,
         currency=enrollment.amount_due.currency,
         note=f"{admin.user_id}: {text}" if text else admin.user_id,
+        actor=Actor.of(admin),
+        action="recordPayment",
     )
     outcome = await apply_payment_event(payments, changes, event)
     if outcome.outcome in (Outcome.EVENT_LIMIT, Outcome.RETRY_LATER):

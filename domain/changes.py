@@ -10,15 +10,26 @@ when done, so a crash in between is repaired by `resume_pending` on the next swe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from domain.actors import SYSTEM, Cause, SystemAction
 from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
 from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
-from domain.ports import Clock, CouponStore, EnrollmentStore, EventPublisher, JobQueue, TransitionExtras
+from domain.ports import (
+    AuditLog,
+    Clock,
+    CouponStore,
+    EnrollmentStore,
+    EventPublisher,
+    JobQueue,
+    TransitionExtras,
+)
 
 log = logging.getLogger(__name__)
+
+HOLD_LAPSED = Cause(SYSTEM, SystemAction.HOLD_LAPSED.value)
 
 # An outbox entry younger than this is still being handled by the request that wrote it. It is
 # compared with `updatedAt`, the database's clock: the grace dwarfs any skew between the two.
@@ -35,6 +46,7 @@ class Changes:
     jobs: JobQueue
     publisher: EventPublisher
     clock: Clock
+    audit: AuditLog
 
 
 _REFUSALS: dict[Action, str] = {
@@ -46,11 +58,12 @@ _REFUSALS: dict[Action, str] = {
 
 
 async def transition(
-    changes: Changes, enrollment_id: str, action: Action, extras: TransitionExtras
+    changes: Changes, enrollment_id: str, action: Action, cause: Cause, extras: TransitionExtras
 ) -> Enrollment:
-    """Apply `action` in one conditional write and publish the change; a refusal says why."""
+    """Apply `action` in one conditional write, with its cause, and publish the change; a refusal
+    says why and records nothing."""
     changed = await changes.enrollments.apply_transition(
-        enrollment_id, action, extras, now=changes.clock.now()
+        enrollment_id, action, replace(extras, cause=cause), now=changes.clock.now()
     )
     if changed is None:
         if await changes.enrollments.get(enrollment_id) is None:
@@ -76,6 +89,10 @@ async def record_change(
 
 
 async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
+    if Effect.AUDIT in enrollment.pending:
+        await changes.audit.materialise(enrollment)
+        # Kept when a later change landed meanwhile: its writer (or the sweep) copies that one.
+        await changes.enrollments.clear_pending(enrollment.id, Effect.AUDIT, version=enrollment.version)
     if Effect.COUPON in enrollment.pending:
         await _settle_coupon(changes.coupons, enrollment)
         await changes.enrollments.clear_pending(enrollment.id, Effect.COUPON)
@@ -105,7 +122,7 @@ async def lapse_due_holds(changes: Changes, limit: int = 100) -> int:
     now = changes.clock.now()
     lapsed = 0
     for enrollment_id in await changes.enrollments.due_lapses(now, limit):
-        enrollment = await changes.enrollments.lapse_hold(enrollment_id, now)
+        enrollment = await changes.enrollments.lapse_hold(enrollment_id, now, HOLD_LAPSED)
         if enrollment is not None:
             lapsed += 1
             await record_change(changes, enrollment, EventType.STATUS_CHANGED, enrollment.status)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from domain.actors import SYSTEM, Actor, Cause, SystemAction
 from domain.changes import Changes, record_change
 from domain.course import Course
 from domain.enrollment import Action, Enrollment, EnrollmentStatus
@@ -86,7 +87,8 @@ async def open_checkout(
     try:
         checkout = await desk.gateway.create_checkout(request)
     except GatewayUnavailable:
-        failed = await _fail(changes, enrollment.id, reference, GATEWAY_UNAVAILABLE)
+        cause = Cause(Actor.gateway(desk.gateway.name), PaymentEventType.FAILED.value, GATEWAY_UNAVAILABLE)
+        failed = await _fail(changes, enrollment.id, reference, GATEWAY_UNAVAILABLE, cause)
         error = UserError(
             ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE,
             "the card payment service cannot be reached; nothing was charged, retry the payment later",
@@ -109,9 +111,11 @@ async def open_checkout(
     return Opened(shown or enrollment, checkout.redirect_url)
 
 
-async def _fail(changes: Changes, enrollment_id: str, reference: str, reason: str) -> Enrollment | None:
+async def _fail(
+    changes: Changes, enrollment_id: str, reference: str, reason: str, cause: Cause
+) -> Enrollment | None:
     """PENDING_PAYMENT -> PAYMENT_FAILED while `reference` is current; None if it moved on."""
-    extras = TransitionExtras(failure_reason=reason, expected_reference=reference)
+    extras = TransitionExtras(failure_reason=reason, expected_reference=reference, cause=cause)
     failed = await changes.enrollments.apply_transition(
         enrollment_id, Action.FAIL_PAYMENT, extras, now=changes.clock.now()
     )
@@ -125,9 +129,13 @@ def event_id(gateway: str, transaction_id: str, state: CheckoutState) -> str:
     return f"{gateway}:{transaction_id}:{'SUCCESS' if state is CheckoutState.PAID else 'FAILURE'}"
 
 
-def _event(checkout: CheckoutRecord, state: CheckoutState, event_id: str) -> PaymentEvent:
+def _event(
+    checkout: CheckoutRecord, state: CheckoutState, event_id: str, cause: Cause | None
+) -> PaymentEvent:
     paid = state is CheckoutState.PAID
     return PaymentEvent(
+        actor=Actor.gateway(checkout.gateway) if cause is None else cause.actor,
+        action=None if cause is None else cause.action,
         id=event_id,
         type=(PaymentEventType.SUCCEEDED if paid else PaymentEventType.FAILED).value,
         reference=checkout.reference,
@@ -137,9 +145,14 @@ def _event(checkout: CheckoutRecord, state: CheckoutState, event_id: str) -> Pay
 
 
 async def _apply(
-    desk: CheckoutDesk, changes: Changes, checkout: CheckoutRecord, state: CheckoutState, event_id: str
+    desk: CheckoutDesk,
+    changes: Changes,
+    checkout: CheckoutRecord,
+    state: CheckoutState,
+    event_id: str,
+    cause: Cause | None = None,  # None: the gateway's callback said so
 ) -> PaymentOutcome:
-    outcome = await apply_payment_event(desk.payments, changes, _event(checkout, state, event_id))
+    outcome = await apply_payment_event(desk.payments, changes, _event(checkout, state, event_id, cause))
     if outcome.outcome is Outcome.PROCESSED and state is CheckoutState.PAID:
         enrollment = await changes.enrollments.get(checkout.enrollment_id)
         if enrollment is not None and enrollment.status is EnrollmentStatus.APPROVED:
@@ -204,12 +217,14 @@ async def reconcile(desk: CheckoutDesk, changes: Changes, job: Job) -> Decision:
         else:
             if status.state is not CheckoutState.OPEN:
                 state_id = event_id(checkout.gateway, checkout.transaction_id, status.state)
-                outcome = await _apply(desk, changes, checkout, status.state, state_id)
+                looked_up = Cause(SYSTEM, SystemAction.PAYMENT_RECONCILED.value)
+                outcome = await _apply(desk, changes, checkout, status.state, state_id, looked_up)
                 if outcome.outcome is Outcome.RETRY_LATER:
                     return Decision(Verdict.RETRY, _wait(desk, job, expires_at, now), "enrollment busy")
                 return Decision(Verdict.SUCCEEDED)
     if now >= expires_at:
-        await _fail(changes, job.enrollment_id, reference, CHECKOUT_EXPIRED)
+        cause = Cause(SYSTEM, SystemAction.CHECKOUT_EXPIRED.value, CHECKOUT_EXPIRED)
+        await _fail(changes, job.enrollment_id, reference, CHECKOUT_EXPIRED, cause)
         return Decision(Verdict.SUCCEEDED)
     return Decision(Verdict.RETRY, _wait(desk, job, expires_at, now), error)
 

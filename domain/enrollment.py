@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.actors import Actor, ActorKind
 from domain.money import Money
 
 
@@ -46,6 +47,9 @@ ACTIVE_STATUSES: frozenset[EnrollmentStatus] = frozenset(
     {S.PENDING_PAYMENT, S.AWAITING_APPROVAL, S.APPROVED, S.PAYMENT_FAILED}
 )
 
+# The statuses an admin (or a payment) decides; `decidedBy` names who.
+DECISIONS: frozenset[EnrollmentStatus] = frozenset({S.APPROVED, S.REJECTED})
+
 # Only while waiting for money can a coupon hold lapse (the contract, coupons 3).
 HOLD_LAPSES_IN: frozenset[EnrollmentStatus] = frozenset({S.PENDING_PAYMENT, S.PAYMENT_FAILED})
 
@@ -85,6 +89,7 @@ class Effect(StrEnum):
 
     COUPON = "coupon"
     JOBS = "jobs"
+    AUDIT = "audit"  # the latest history entries, still to be copied to the audit log
 
 
 class HoldState(StrEnum):
@@ -120,6 +125,19 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True)
+class ChangeRecord:
+    """One entry of an enrollment's history; its audit entry's id is `<enrollment id>:<version>`."""
+
+    at: datetime
+    version: int
+    status: EnrollmentStatus
+    previous_status: EnrollmentStatus | None
+    actor: Actor
+    action: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Enrollment:
     id: str
     user_id: str
@@ -143,6 +161,31 @@ class Enrollment:
     previous_status: EnrollmentStatus | None = None
     gateway_transaction_id: str | None = None  # the card gateway's id of the latest checkout
     failure_reason: str | None = None  # why the payment failed (gateway_unavailable, ...)
+    history: tuple[ChangeRecord, ...] = ()  # every change, oldest first, each with its actor
+
+    def _last_became(self, status: EnrollmentStatus) -> ChangeRecord | None:
+        for change in reversed(self.history):
+            if change.status is status and change.previous_status is not status:
+                return change
+        return None
+
+    @property
+    def approved_at(self) -> datetime | None:
+        change = self._last_became(S.APPROVED)
+        return None if change is None else change.at
+
+    @property
+    def rejected_at(self) -> datetime | None:
+        change = self._last_became(S.REJECTED)
+        return None if change is None else change.at
+
+    @property
+    def decided_by(self) -> str | None:
+        """The admin who approved or rejected (None when no admin decided)."""
+        for change in reversed(self.history):
+            if change.status in DECISIONS and change.previous_status is not change.status:
+                return change.actor.id if change.actor.kind is ActorKind.ADMIN else None
+        return None
 
     @property
     def active(self) -> bool:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.actors import Actor, ActorKind, Cause
 from domain.enrollment import Enrollment
+
+WEBHOOK = Actor(ActorKind.GATEWAY, "webhook")  # the generic signed webhook (/webhooks/payment)
 
 
 class PaymentEventType(StrEnum):
@@ -23,6 +26,12 @@ class PaymentEvent:
     amount: int
     currency: str
     note: str | None = None  # a manual payment's who and why, kept in the delivery log
+    actor: Actor = WEBHOOK  # the generic webhook's; the others say who they are
+    action: str | None = None  # the history's name for it; None: the event type
+
+    @property
+    def cause(self) -> Cause:
+        return Cause(self.actor, self.action or self.type)
 
 
 class EventEffect(StrEnum):

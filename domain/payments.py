@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.changes import Changes, record_change
+from domain.changes import HOLD_LAPSED, Changes, record_change
 from domain.events import EventType
 from domain.payment_events import EventApplied, EventEffect, EventMissed, Miss, PaymentEvent
 from domain.ports import PaymentLedger
@@ -88,7 +88,7 @@ def _missed(written: EventMissed, event: PaymentEvent) -> PaymentOutcome:
 
 
 async def _lapse(changes: Changes, enrollment_id: str) -> None:
-    lapsed = await changes.enrollments.lapse_hold(enrollment_id, changes.clock.now())
+    lapsed = await changes.enrollments.lapse_hold(enrollment_id, changes.clock.now(), HOLD_LAPSED)
     # None: another process lapsed it first and published that change itself.
     if lapsed is not None:
         await record_change(changes, lapsed, EventType.STATUS_CHANGED, lapsed.status)

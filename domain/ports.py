@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from domain.actors import Cause
+from domain.audit import AuditEntry, AuditFilter
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
@@ -38,6 +40,8 @@ class NewEnrollment:
     payment_reference: str | None
     version: int
     pending: frozenset[Effect]
+    cause: Cause
+    at: datetime  # the history entry's time (the server stamps createdAt in the same write)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TransitionExtras:
     # Only while this is still the enrollment's payment reference (an old checkout expiring
     # must not fail the one a retry opened).
     expected_reference: str | None = None
+    cause: Cause | None = None  # who and why, recorded in the same write (the use cases always set it)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class EnrollmentStore(Protocol):
     async def apply_transition(
         self, enrollment_id: str, action: Action, extras: TransitionExtras, *, now: datetime
     ) -> Enrollment | None: ...
-    async def lapse_hold(self, enrollment_id: str, now: datetime) -> Enrollment | None: ...
+    async def lapse_hold(self, enrollment_id: str, now: datetime, cause: Cause) -> Enrollment | None: ...
     async def due_lapses(self, now: datetime, limit: int) -> list[str]: ...
     async def set_access(
         self,
@@ -109,13 +114,16 @@ class EnrollmentStore(Protocol):
         attempts: int,
         last_error: str | None,
         job_revision: int,
+        cause: Cause,
     ) -> Enrollment | None:
         """Mirror a provisioning job's state; None when a newer job state is already shown."""
 
     async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
 
-    async def clear_pending(self, enrollment_id: str, effect: Effect) -> None: ...
+    async def clear_pending(self, enrollment_id: str, effect: Effect, version: int | None = None) -> None:
+        """With `version`: only if the enrollment is still at that version."""
+
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str
     ) -> Enrollment | None:
@@ -132,6 +140,19 @@ class PaymentLedger(Protocol):
         """Records the event id and applies its effect in one conditional write, or says why not."""
 
     async def by_reference(self, reference: str) -> Enrollment | None: ...
+
+
+class AuditLog(Protocol):
+    """Append-only: entries are inserted, never updated or deleted."""
+
+    async def materialise(self, enrollment: Enrollment) -> None:
+        """Insert the entries of the enrollment's history that the log lacks (idempotent)."""
+
+    async def append(self, entry: AuditEntry) -> bool:
+        """Insert an entry for an action on no enrollment; False when its id is already there."""
+
+    async def page(self, where: AuditFilter, first: int, after: str | None) -> Page[AuditEntry]:
+        """Newest first."""
 
 
 class EventPublisher(Protocol):

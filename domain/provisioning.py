@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.actors import SYSTEM, Cause, SystemAction
+from domain.admin_log import recorder
+from domain.audit import detail_of
 from domain.changes import Changes, record_change
+from domain.enrollment import AccessStatus
 from domain.errors import DomainError, ErrorCode
 from domain.events import EventType
 from domain.jobs import Job, JobKind, access_status_for
+from domain.viewer import Viewer
 
 # A job state younger than this is still being mirrored by the worker that wrote it.
 MIRROR_GRACE = timedelta(seconds=30)
@@ -17,21 +22,30 @@ async def mirror_access(changes: Changes, job: Job) -> None:
     """Show a PROVISION_ACCESS job's state as the enrollment's `access`, and push the change."""
     if job.kind is not JobKind.PROVISION_ACCESS:
         return
+    status = access_status_for(job.status)
+    if status is AccessStatus.PROVISIONED:
+        cause = Cause(SYSTEM, SystemAction.ACCESS_PROVISIONED.value)
+    else:  # FAILED: out of attempts; PENDING: an attempt failed (or an admin retried), another follows
+        cause = Cause(
+            SYSTEM, SystemAction.ACCESS_FAILED.value, None if status is AccessStatus.FAILED else "retrying"
+        )
     enrollment = await changes.enrollments.set_access(
-        job.enrollment_id, access_status_for(job.status), job.attempts, job.last_error, job.revision
+        job.enrollment_id, status, job.attempts, job.last_error, job.revision, cause
     )
     if enrollment is not None:
         await record_change(changes, enrollment, EventType.STATUS_CHANGED, enrollment.status)
     await changes.jobs.mark_access_synced(job)
 
 
-async def retry_job(changes: Changes, job_id: str) -> Job:
+async def retry_job(changes: Changes, admin: Viewer, job_id: str, action: str = "retryJob") -> Job:
     """A DEAD job runs again with a fresh attempt budget."""
     job = await changes.jobs.retry_dead(job_id, changes.clock.now())
     if job is None:
         if await changes.jobs.get(job_id) is None:
             raise DomainError.of(ErrorCode.JOB_NOT_FOUND, "no such job", "id")
         raise DomainError.of(ErrorCode.INVALID_TRANSITION, "only a DEAD job can be retried", "id")
+    record = recorder(changes.audit, changes.clock, admin)
+    await record(f"job:{job.id}:{job.revision}", action, job.id, detail_of(enrollmentId=job.enrollment_id))
     await mirror_access(changes, job)
     return job
 

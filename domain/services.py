@@ -9,6 +9,7 @@ from domain.changes import Changes
 from domain.checkouts import CheckoutDesk
 from domain.coupon import ReservationOutcome
 from domain.ports import (
+    AuditLog,
     Clock,
     CouponStore,
     CourseStore,
@@ -50,8 +51,9 @@ class Services:
     policy: Policy
     payments: PaymentLedger
     desk: CheckoutDesk
+    audit: AuditLog
     observer: Observer = field(default_factory=Unobserved)
 
     @property
     def changes(self) -> Changes:
-        return Changes(self.enrollments, self.coupons, self.jobs, self.publisher, self.clock)
+        return Changes(self.enrollments, self.coupons, self.jobs, self.publisher, self.clock, self.audit)

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.actors import Actor, Cause
 from domain.changes import Changes, not_found, record_change, transition
 from domain.checkouts import CheckoutDesk, open_checkout
 from domain.coupon import Coupon, ReservationOutcome, normalize_code
@@ -202,7 +203,9 @@ def _draft(
         hold_expires_at=hold_expires_at,
         payment_reference=new_reference() if amount_due.amount > 0 else None,
         version=previous + 1,
-        pending=frozenset(pending),
+        pending=frozenset(pending | {Effect.AUDIT}),
+        cause=Cause(Actor.of(viewer), "enroll"),
+        at=now,
     )
 
 
@@ -213,7 +216,8 @@ async def retry_payment(
         changes.enrollments, viewer, enrollment_id, "only the student who enrolled may retry the payment"
     )
     extras = TransitionExtras(new_reference=new_reference())
-    changed = await transition(changes, enrollment_id, Action.RETRY_PAYMENT, extras)
+    cause = Cause(Actor.of(viewer), "retryPayment")
+    changed = await transition(changes, enrollment_id, Action.RETRY_PAYMENT, cause, extras)
     course = await courses.get_course(changed.course_id)
     if course is None:  # courses are never deleted; a missing one is a data fault
         raise LookupError(f"course {changed.course_id} missing")
@@ -222,7 +226,8 @@ async def retry_payment(
 
 async def cancel(changes: Changes, viewer: Viewer, enrollment_id: str) -> Enrollment:
     await _owned(changes.enrollments, viewer, enrollment_id, "only the student who enrolled may cancel")
-    return await transition(changes, enrollment_id, Action.CANCEL, TransitionExtras())
+    cause = Cause(Actor.of(viewer), "cancelEnrollment")
+    return await transition(changes, enrollment_id, Action.CANCEL, cause, TransitionExtras())
 
 
 async def _owned(

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.actors import Actor, ActorKind
 from domain.enrollment import (
     Access,
     AccessStatus,
+    ChangeRecord,
     CouponUse,
     Enrollment,
     EnrollmentStatus,
@@ -60,7 +62,29 @@ def _snapshot(e: Enrollment) -> dict[str, Any]:
         "email": e.email,
         "gatewayTransactionId": e.gateway_transaction_id,
         "failureReason": e.failure_reason,
+        "history": [_change(c) for c in e.history],
     }
+
+
+def _change(c: ChangeRecord) -> list[Any]:
+    previous = None if c.previous_status is None else c.previous_status.value
+    return [
+        _iso(c.at),
+        c.version,
+        c.status.value,
+        previous,
+        c.actor.kind.value,
+        c.actor.id,
+        c.action,
+        c.reason,
+    ]
+
+
+def _change_from(c: list[Any]) -> ChangeRecord:
+    at = _time(c[0])
+    assert at is not None
+    previous = None if c[3] is None else EnrollmentStatus(c[3])
+    return ChangeRecord(at, c[1], EnrollmentStatus(c[2]), previous, Actor(ActorKind(c[4]), c[5]), c[6], c[7])
 
 
 def _enrollment(d: dict[str, Any]) -> Enrollment:
@@ -93,6 +117,7 @@ def _enrollment(d: dict[str, Any]) -> Enrollment:
         # `get`: an instance of the previous release may still publish without them.
         gateway_transaction_id=d.get("gatewayTransactionId"),
         failure_reason=d.get("failureReason"),
+        history=tuple(_change_from(c) for c in d.get("history", ())),
     )
 
 

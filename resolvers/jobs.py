@@ -13,7 +13,7 @@ from domain.jobs import Job as DomainJob
 from domain.jobs import JobKind, JobStatus
 from resolvers.connections import Connection, connection, page_size
 from resolvers.context import Info
-from resolvers.permissions import AdminOnly
+from resolvers.permissions import AdminOnly, require_admin
 from resolvers.queries import validation_error
 from resolvers.types import UserError
 
@@ -88,7 +88,7 @@ class JobMutations:
     @strawberry.mutation(permission_classes=[AdminOnly], description="A DEAD job runs again.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> JobPayload:
         try:
-            job = await provisioning.retry_job(info.context.services.changes, str(id))
+            job = await provisioning.retry_job(info.context.services.changes, require_admin(info), str(id))
         except DomainError as failure:
             return JobPayload(errors=[UserError.of(failure.error)])
         return JobPayload(job=Job.of(job))

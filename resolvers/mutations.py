@@ -9,6 +9,7 @@ from typing import TypeVar
 import strawberry
 
 from domain import admin_actions, catalogue, student_actions
+from domain.admin_log import recorder
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import PaymentMethod
 from domain.errors import AuthError, DomainError
@@ -225,7 +226,14 @@ class Mutation:
         new_id = services.courses.new_id()
         course_id = None if input.id is None else str(input.id)
         call = catalogue.create_course(
-            services.courses, course_id, input.title, input.price, input.currency, input.published, new_id
+            services.courses,
+            course_id,
+            input.title,
+            input.price,
+            input.currency,
+            input.published,
+            new_id,
+            record=recorder(services.audit, services.clock, require_admin(info)),
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
@@ -234,14 +242,16 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[AdminOnly])
     async def create_coupon(self, info: Info, input: CreateCouponInput) -> CouponPayload:
+        services = info.context.services
         call = catalogue.create_coupon(
-            info.context.services.coupons,
+            services.coupons,
             input.code,
             input.percent_off,
             input.amount_off,
             input.max_redemptions,
             input.expires_at,
             input.currency,
+            record=recorder(services.audit, services.clock, require_admin(info)),
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):

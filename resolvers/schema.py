@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from resolvers.actors import AuditQueries
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.masking import MaskUnexpected
@@ -159,7 +160,7 @@ class EnrollwireSchema(strawberry.Schema):
 
 
 # Each feature contributes its own root classes; they are merged into one Query and Mutation.
-QUERIES: tuple[type, ...] = (Query, JobQueries)
+QUERIES: tuple[type, ...] = (Query, JobQueries, AuditQueries)
 MUTATIONS: tuple[type, ...] = (Mutation, JobMutations)
 SUBSCRIPTION: type | None = Subscription
 

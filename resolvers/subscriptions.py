@@ -29,15 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
 
 from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
-from domain.enrollment import EnrollmentStatus
-from domain.events import EnrollmentChange, EventType
 from domain.viewer import Viewer
 from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
 from realtime.envelope import decode_change
@@ -47,27 +44,11 @@ from realtime.feeds.socket import FeedKey, current_sink
 from realtime.hub import Hub
 from realtime.inbox import Gap, GapReason
 from resolvers.context import Context, Info
+from resolvers.events import EnrollmentEvent
 from resolvers.loaders import Loaders
 from resolvers.permissions import AdminOnly, SignedIn, require_admin, require_viewer
 from resolvers.queries import load_card
-from resolvers.types import CourseCard, Enrollment
-
-
-@strawberry.type
-class EnrollmentEvent:
-    type: EventType
-    enrollment: Enrollment
-    previous_status: EnrollmentStatus | None
-    at: datetime
-
-    @classmethod
-    def of(cls, change: EnrollmentChange) -> EnrollmentEvent:
-        return cls(
-            type=change.type,
-            enrollment=Enrollment(model=change.enrollment),
-            previous_status=change.previous_status,
-            at=change.at,
-        )
+from resolvers.types import CourseCard
 
 
 def _written_at(item: bytes | Gap) -> float | None:

@@ -16,6 +16,7 @@ from domain.errors import ErrorCode
 from domain.errors import UserError as DomainUserError
 from domain.money import Money as DomainMoney
 from resolvers import enums  # noqa: F401  (registers the enums)
+from resolvers.actors import EnrollmentChange
 from resolvers.context import Info
 from resolvers.permissions import require_admin, require_owner_or_admin
 
@@ -124,6 +125,29 @@ class Enrollment:
     @strawberry.field
     def rejection_reason(self) -> str | None:
         return self.model.rejection_reason
+
+    @strawberry.field(description="Owner or admin: every status change and payment, oldest first.")
+    def history(self, info: Info) -> list[EnrollmentChange]:
+        require_owner_or_admin(info, self.model.user_id)
+        return [EnrollmentChange.of(change, info) for change in self.model.history]
+
+    @strawberry.field(description="Owner or admin.")
+    def user_email(self, info: Info) -> str | None:
+        require_owner_or_admin(info, self.model.user_id)
+        return self.model.email
+
+    @strawberry.field
+    def approved_at(self) -> datetime | None:
+        return self.model.approved_at
+
+    @strawberry.field
+    def rejected_at(self) -> datetime | None:
+        return self.model.rejected_at
+
+    @strawberry.field(description="Admin only (null for others): the admin who approved or rejected.")
+    def decided_by(self, info: Info) -> strawberry.ID | None:
+        decided_by = self.model.decided_by
+        return strawberry.ID(decided_by) if decided_by is not None and _admin(info) else None
 
     @strawberry.field(description="Admin only (null for others): the admin who approved.")
     def approved_by(self, info: Info) -> strawberry.ID | None:

@@ -30,6 +30,7 @@ from realtime.supervise import Supervisor, every
 from resolvers.errors import ClientErrors
 from server.gateways import build_gateway
 from server.settings import Settings
+from store.audit import MongoAuditLog
 from store.checkouts import MongoCheckoutStore
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
@@ -87,6 +88,7 @@ def build_services(
         payments=payments,
         desk=desk,
         policy=Policy(coupon_hold=timedelta(seconds=settings.coupon_hold_seconds)),
+        audit=MongoAuditLog(collections),
         observer=observer,
     )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.actors import Cause
 from domain.enrollment import AccessStatus, EnrollmentStatus
-from store.transitions import Stage, bump, literal
+from store.transitions import Stage, bump, literal, noted
 
 
 def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
 
 
 def access_update(
-    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int
+    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int, cause: Cause
 ) -> list[Stage]:
     access = {
         "status": literal(status.value),
@@ -30,4 +31,4 @@ def access_update(
         "updatedAt": "$$NOW",
         "jobRevision": job_revision,
     }
-    return bump(previousStatus="$status", access=access)
+    return [*bump(previousStatus="$status", access=access), noted(cause)]

@@ -21,11 +21,12 @@ class Collections:
     enrollments: AsyncCollection[Doc]
     jobs: AsyncCollection[Doc]
     checkouts: AsyncCollection[Doc]
+    audit: AsyncCollection[Doc]
 
     @classmethod
     def of(cls, client: AsyncMongoClient[Doc], name: str) -> Collections:
         db = client[name]
-        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs, db.checkouts)
+        return cls(db, db.courses, db.coupons, db.enrollments, db.jobs, db.checkouts, db.audit)
 
 
 def connect(url: str, **options: Any) -> AsyncMongoClient[Doc]:

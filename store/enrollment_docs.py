@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from domain.actors import Actor, ActorKind
 from domain.enrollment import (
     Access,
     AccessStatus,
+    ChangeRecord,
     CouponUse,
     Effect,
     Enrollment,
@@ -54,10 +56,16 @@ def draft_document(draft: NewEnrollment) -> Doc:
         "webhookEventIds": [],
         "deliveries": [],
         "pending": sorted(effect.value for effect in draft.pending),
+        "history": [change_document(_created(draft))],
     }
     if draft.payment_reference is not None:
         doc["paymentReferences"] = [draft.payment_reference]
     return doc
+
+
+def _created(draft: NewEnrollment) -> ChangeRecord:
+    cause = draft.cause
+    return ChangeRecord(draft.at, draft.version, draft.status, None, cause.actor, cause.action, cause.reason)
 
 
 def _initial_hold(draft: NewEnrollment, approved: bool) -> str | None:
@@ -106,4 +114,30 @@ def enrollment_from(doc: Doc) -> Enrollment:
         previous_status=None if previous is None else EnrollmentStatus(previous),
         gateway_transaction_id=doc.get("gatewayTransactionId"),
         failure_reason=doc.get("paymentFailureReason"),
+        history=tuple(change_from(c) for c in doc.get("history", ())),
+    )
+
+
+def change_document(change: ChangeRecord) -> Doc:
+    return {
+        "at": change.at,
+        "version": change.version,
+        "status": change.status.value,
+        "previousStatus": None if change.previous_status is None else change.previous_status.value,
+        "actor": {"kind": change.actor.kind.value, "id": change.actor.id},
+        "action": change.action,
+        "reason": change.reason,
+    }
+
+
+def change_from(doc: Doc) -> ChangeRecord:
+    previous = doc.get("previousStatus")
+    return ChangeRecord(
+        at=doc["at"],
+        version=doc["version"],
+        status=EnrollmentStatus(doc["status"]),
+        previous_status=None if previous is None else EnrollmentStatus(previous),
+        actor=Actor(ActorKind(doc["actor"]["kind"]), doc["actor"].get("id")),
+        action=doc["action"],
+        reason=doc.get("reason"),
     )

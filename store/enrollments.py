@@ -8,6 +8,7 @@ from datetime import datetime
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from domain.actors import Cause
 from domain.enrollment import (
     ACTIVE_STATUSES,
     AccessStatus,
@@ -94,10 +95,10 @@ class MongoEnrollmentStore:
         )
         return None if doc is None else enrollment_from(doc)
 
-    async def lapse_hold(self, enrollment_id: str, now: datetime) -> Enrollment | None:
+    async def lapse_hold(self, enrollment_id: str, now: datetime, cause: Cause) -> Enrollment | None:
         doc = await self._enrollments.find_one_and_update(
             {"_id": enrollment_id, **lapse_filter(now)},
-            lapse_update(),
+            lapse_update(cause),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
         )
@@ -110,11 +111,12 @@ class MongoEnrollmentStore:
         attempts: int,
         last_error: str | None,
         job_revision: int,
+        cause: Cause,
     ) -> Enrollment | None:
         """None when the enrollment already shows this job state or a newer one."""
         doc = await self._enrollments.find_one_and_update(
             access_filter(enrollment_id, job_revision),
-            access_update(status, attempts, last_error, job_revision),
+            access_update(status, attempts, last_error, job_revision, cause),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
         )
@@ -132,8 +134,10 @@ class MongoEnrollmentStore:
         ).limit(limit)
         return [enrollment_from(doc) async for doc in cursor]
 
-    async def clear_pending(self, enrollment_id: str, effect: Effect) -> None:
-        await self._enrollments.update_one({"_id": enrollment_id}, {"$pull": {"pending": effect.value}})
+    async def clear_pending(self, enrollment_id: str, effect: Effect, version: int | None = None) -> None:
+        # With a version: only while no later change (which put its own entry there) has landed.
+        query: Doc = {"_id": enrollment_id} if version is None else {"_id": enrollment_id, "version": version}
+        await self._enrollments.update_one(query, {"$pull": {"pending": effect.value}})
 
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str

@@ -41,7 +41,20 @@ CHECKOUT_INDEXES = [IndexModel([("reference", ASCENDING)], name="by_reference")]
 COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
 
 
+# Newest first (read backwards), whole log or one actor's, action's or enrollment's. Ascending:
+# SecantusDB misses equality-plus-range matches on a descending compound index.
+AUDIT_INDEXES = [
+    IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_time"),
+    IndexModel([("actor.id", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_actor"),
+    IndexModel([("action", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_action"),
+    IndexModel(
+        [("enrollmentId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_enrollment"
+    ),
+]
+
+
 async def ensure_indexes(collections: Collections) -> None:
+    await collections.audit.create_indexes(AUDIT_INDEXES)
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)

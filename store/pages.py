@@ -38,16 +38,25 @@ async def keyset_page(
     after: str | None,
     row: Callable[[Doc], T],
     projection: dict[str, Any] | None = None,
+    *,
+    newest_first: bool = False,
 ) -> Page[T]:
     """The rows after the cursor (at most `first`), whether more follow, and the total matching."""
     keyset = dict(query)
+    beyond, direction = ("$lt", -1) if newest_first else ("$gt", 1)
     if after is not None:
         created_at, row_id = decode_cursor(after)
-        keyset["$or"] = [
-            {"createdAt": {"$gt": created_at}},
-            {"createdAt": created_at, "_id": {"$gt": row_id}},
+        keyset["$and"] = [
+            *keyset.pop("$and", []),
+            {
+                "$or": [
+                    {"createdAt": {beyond: created_at}},
+                    {"createdAt": created_at, "_id": {beyond: row_id}},
+                ]
+            },
         ]
-    cursor = collection.find(keyset, projection).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1)
+    order = [("createdAt", direction), ("_id", direction)]
+    cursor = collection.find(keyset, projection).sort(order).limit(first + 1)
     docs = [doc async for doc in cursor]
     total = await collection.count_documents(query)
     shown = docs[:first]

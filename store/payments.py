@@ -37,7 +37,7 @@ from domain.payment_events import (
 from domain.ports import TransitionExtras
 from store.database import Collections, Doc
 from store.enrollment_docs import SUMMARY, enrollment_from
-from store.transitions import Stage, bump, lapse_filter, literal, transition_update
+from store.transitions import Stage, bump, lapse_filter, literal, noted, transition_fields
 
 MAX_DELIVERIES = 500
 MAX_EVENT_IDS = 1000
@@ -86,8 +86,8 @@ def _fields(stages: list[Stage]) -> Stage:
 def _effects() -> dict[str, Stage]:
     # The same fields a state-machine transition writes (coupon hold, outbox, access, version).
     return {
-        EventEffect.APPROVED.value: _fields(transition_update(Action.SETTLE_PAYMENT, TransitionExtras())),
-        EventEffect.FAILED.value: _fields(transition_update(Action.FAIL_PAYMENT, TransitionExtras())),
+        EventEffect.APPROVED.value: _fields(transition_fields(Action.SETTLE_PAYMENT, TransitionExtras())),
+        EventEffect.FAILED.value: _fields(transition_fields(Action.FAIL_PAYMENT, TransitionExtras())),
         EventEffect.RECORDED.value: _fields(bump(previousStatus="$status")),
     }
 
@@ -128,7 +128,12 @@ def record_update(event: PaymentEvent) -> list[Stage]:
     fields["webhookEventIds"] = {"$concatArrays": [known, literal([event.id])]}
     outcome = {"$cond": [changed, "processed", decision]}
     fields |= _log({**_delivery(event, outcome), "effect": decision})
-    return [{"$set": {_DECISION: _decide(event)}}, {"$set": fields}, {"$unset": _DECISION}]
+    return [
+        {"$set": {_DECISION: _decide(event)}},
+        {"$set": fields},
+        noted(event.cause, when=changed),
+        {"$unset": _DECISION},
+    ]
 
 
 def record_filter(event: PaymentEvent, now: datetime) -> Doc:

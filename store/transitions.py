@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.actors import SYSTEM, Cause
 from domain.enrollment import (
     HOLD_LAPSES_IN,
     TRANSITIONS,
@@ -69,7 +70,43 @@ def bump(**fields: Any) -> list[Stage]:
     return [{"$set": {**fields, "version": {"$add": ["$version", 1]}, "updatedAt": "$$NOW"}}]
 
 
+def history_entry(cause: Cause) -> dict[str, Any]:
+    """The change's history entry, read from the document the previous stage wrote."""
+    actor = cause.actor
+    return {
+        "at": "$updatedAt",
+        "version": "$version",
+        "status": "$status",
+        "previousStatus": "$previousStatus",
+        "actor": literal({"kind": actor.kind.value, "id": actor.id}),
+        "action": literal(cause.action),
+        "reason": literal(cause.reason),
+    }
+
+
+def noted(cause: Cause, when: Any = True) -> Stage:
+    """A stage after a `bump` that appends the change's history entry and puts the audit entry in
+    the outbox, in the same write as the change: an entry exists if and only if the change does."""
+    appended = {"$concatArrays": [{"$ifNull": ["$history", []]}, [history_entry(cause)]]}
+    audited = {"$setUnion": [{"$ifNull": ["$pending", []]}, literal([Effect.AUDIT.value])]}
+    return {
+        "$set": {
+            "history": {"$cond": [when, appended, "$history"]},
+            "pending": {"$cond": [when, audited, "$pending"]},
+        }
+    }
+
+
+def default_cause(action: Action) -> Cause:
+    # Only a caller below the use cases (a test driving the store) leaves the cause out.
+    return Cause(SYSTEM, action.value.lower())
+
+
 def transition_update(action: Action, extras: TransitionExtras) -> list[Stage]:
+    return [*transition_fields(action, extras), noted(extras.cause or default_cause(action))]
+
+
+def transition_fields(action: Action, extras: TransitionExtras) -> list[Stage]:
     target = TRANSITIONS[action].target
     fields: Stage = {"previousStatus": "$status", "status": literal(target.value)}
     if target is EnrollmentStatus.APPROVED:
@@ -102,7 +139,11 @@ def lapse_filter(now: datetime) -> dict[str, Any]:
     }
 
 
-def lapse_update() -> list[Stage]:
+def lapse_update(cause: Cause) -> list[Stage]:
+    return [*_lapse_fields(), noted(cause)]
+
+
+def _lapse_fields() -> list[Stage]:
     return bump(
         previousStatus="$status",
         couponState=literal(HoldState.LAPSED.value),

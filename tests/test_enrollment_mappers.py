@@ -14,9 +14,11 @@ import inspect
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.actors import Actor, ActorKind
 from domain.enrollment import (
     Access,
     AccessStatus,
+    ChangeRecord,
     CouponUse,
     Effect,
     Enrollment,
@@ -59,6 +61,18 @@ SAMPLE = Enrollment(
     previous_status=EnrollmentStatus.PENDING_PAYMENT,
     gateway_transaction_id="paylink-1",
     failure_reason="gateway_unavailable",
+    history=(
+        ChangeRecord(AT, 6, EnrollmentStatus.PENDING_PAYMENT, None, Actor(ActorKind.STUDENT, "u1"), "enroll"),
+        ChangeRecord(
+            AT,
+            7,
+            EnrollmentStatus.AWAITING_APPROVAL,
+            EnrollmentStatus.PENDING_PAYMENT,
+            Actor(ActorKind.GATEWAY, "webhook"),
+            "payment.succeeded",
+            "why",
+        ),
+    ),
 )
 
 # What each representation leaves out, and why.
@@ -68,7 +82,6 @@ ENVELOPE_OMITS = {
 }
 GRAPHQL_HIDES = {
     "full_price": "the contract shows what is due and paid",
-    "email": "personal data: no client needs it back",
     "deliveries": "read in full by webhookDeliveries (admins), not from the list's summary",
     "pending": "the outbox is internal",
     "previous_status": "events carry it (EnrollmentEvent.previousStatus)",
@@ -121,6 +134,7 @@ def test_the_document_writer_writes_every_field_of_a_new_enrollment() -> None:
     drafted = {field.name for field in dataclasses.fields(NewEnrollment)}
     written = _attributes_read(inspect.getsource(enrollment_docs.draft_document), "draft")
     written |= _attributes_read(inspect.getsource(enrollment_docs._initial_hold), "draft")
+    written |= _attributes_read(inspect.getsource(enrollment_docs._created), "draft")
     assert drafted <= written, drafted - written
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from domain.actors import Actor, ActorKind, Cause
 from domain.enrollment import Action, EnrollmentStatus, PaymentMethod, next_status
 from domain.money import Money
 from domain.ports import NewEnrollment, TransitionExtras
@@ -37,6 +38,8 @@ def draft(
         payment_reference=unique("pay"),
         version=version,
         pending=frozenset(),
+        cause=Cause(Actor(ActorKind.STUDENT, user), "enroll"),
+        at=datetime.now(UTC),
     )
 
 

@@ -26,7 +26,7 @@ async def test_an_approval_cut_off_before_its_jobs_gets_them_from_the_sweep(stor
     approved = await services.enrollments.apply_transition(
         created.id, Action.APPROVE, TransitionExtras(approved_by="admin-1"), now=clock.now()
     )
-    assert approved is not None and approved.pending == {Effect.JOBS}
+    assert approved is not None and approved.pending == {Effect.JOBS, Effect.AUDIT}
     provision = job_id(created.id, JobKind.PROVISION_ACCESS)
 
     # Within the grace the request that wrote it may still be at work: left alone.

@@ -1,0 +1,93 @@
+"""The audit log: an append-only collection. Entries are only ever inserted (a duplicate id is
+the same entry again, and changes nothing); no function here or elsewhere updates or deletes one,
+which `tests/store/test_audit_append_only.py` checks over the code that names the collection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from domain.actors import Actor, ActorKind
+from domain.audit import AuditEntry, AuditFilter, entry_of
+from domain.enrollment import Enrollment
+from domain.ports import Page
+from store.database import Collections, Doc
+from store.pages import keyset_page
+
+DUPLICATE_KEY = 11000
+
+
+def _document(entry: AuditEntry) -> Doc:
+    return {
+        "_id": entry.id,
+        # `createdAt` is the keyset's time, as in every other collection.
+        "createdAt": entry.at,
+        "actor": {"kind": entry.actor.kind.value, "id": entry.actor.id},
+        "action": entry.action,
+        "enrollmentId": entry.enrollment_id,
+        "targetId": entry.target_id,
+        "detail": entry.detail,
+    }
+
+
+def _entry(doc: Doc) -> AuditEntry:
+    actor = doc["actor"]
+    return AuditEntry(
+        id=doc["_id"],
+        at=doc["createdAt"],
+        actor=Actor(ActorKind(actor["kind"]), actor.get("id")),
+        action=doc["action"],
+        enrollment_id=doc.get("enrollmentId"),
+        target_id=doc.get("targetId"),
+        detail=doc.get("detail"),
+    )
+
+
+def _query(where: AuditFilter) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if where.actor_id is not None:
+        query["actor.id"] = where.actor_id
+    if where.action is not None:
+        query["action"] = where.action
+    if where.enrollment_id is not None:
+        query["enrollmentId"] = where.enrollment_id
+    window: dict[str, Any] = {}
+    if where.since is not None:
+        window["$gte"] = where.since
+    if where.until is not None:
+        window["$lt"] = where.until
+    if window:
+        query["createdAt"] = window
+    return query
+
+
+class MongoAuditLog:
+    def __init__(self, collections: Collections) -> None:
+        self._audit = collections.audit
+
+    async def _insert(self, entry: AuditEntry) -> bool:
+        try:
+            await self._audit.insert_one(_document(entry))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def materialise(self, enrollment: Enrollment) -> None:
+        docs = [_document(entry_of(enrollment, change)) for change in enrollment.history]
+        if not docs:
+            return
+        # Unordered: every entry is tried, those already there are refused by their ids. One
+        # round trip, and a copy cut short by a crash is finished by the next.
+        try:
+            await self._audit.insert_many(docs, ordered=False)
+        except BulkWriteError as failed:
+            errors = failed.details.get("writeErrors", [])
+            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+
+    async def append(self, entry: AuditEntry) -> bool:
+        return await self._insert(entry)
+
+    async def page(self, where: AuditFilter, first: int, after: str | None) -> Page[AuditEntry]:
+        return await keyset_page(self._audit, _query(where), first, after, _entry, newest_first=True)

@@ -1,0 +1,81 @@
+"""An audit entry exists if and only if its change does, even across a crash between the writes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+
+from domain.actors import Actor, ActorKind, Cause, audit_id
+from domain.changes import PENDING_GRACE, resume_pending
+from domain.enrollment import Action, Effect, EnrollmentStatus
+from domain.ports import TransitionExtras
+from tests.store.conftest import ManualClock, StoreEnv, unique
+from tests.store.test_enrollment_store import draft
+
+ADMIN = Cause(Actor(ActorKind.ADMIN, "admin-1"), "approveEnrollment")
+
+
+async def _entries(store: StoreEnv, enrollment_id: str) -> list[str]:
+    cursor = store.collections.audit.find({"enrollmentId": enrollment_id}).sort("_id", 1)
+    return [doc["_id"] async for doc in cursor]
+
+
+async def test_a_change_cut_off_before_its_entry_gets_it_from_the_sweep_once(store: StoreEnv) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    services = dataclasses.replace(store.services, clock=clock)
+    created = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, unique("u"), "c1")
+    )
+    assert created is not None
+    # The approving write alone, as if the process died before its follow-up work ran.
+    extras = TransitionExtras(approved_by="admin-1", cause=ADMIN)
+    approved = await services.enrollments.apply_transition(
+        created.id, Action.APPROVE, extras, now=clock.now()
+    )
+    assert approved is not None and Effect.AUDIT in approved.pending
+    assert [c.action for c in approved.history] == ["enroll", "approveEnrollment"]
+    assert await _entries(store, created.id) == []
+
+    clock.advance(PENDING_GRACE.total_seconds() + 1)
+    assert await resume_pending(services.changes) == 1
+    expected = sorted([audit_id(created.id, created.version), audit_id(created.id, approved.version)])
+    assert await _entries(store, created.id) == expected
+    # Copying again, from any number of writers at once, inserts nothing more.
+    await asyncio.gather(*(services.audit.materialise(approved) for _ in range(10)))
+    assert await _entries(store, created.id) == expected
+    settled = await services.enrollments.get(created.id)
+    assert settled is not None and Effect.AUDIT not in settled.pending
+    entry = await store.collections.audit.find_one({"_id": audit_id(created.id, approved.version)})
+    assert entry is not None and entry["actor"] == {"kind": "ADMIN", "id": "admin-1"}
+
+
+async def test_a_refused_transition_records_nothing(store: StoreEnv) -> None:
+    services = store.services
+    created = await services.enrollments.insert(draft(services, EnrollmentStatus.REJECTED, unique("u"), "c1"))
+    assert created is not None
+    extras = TransitionExtras(cause=ADMIN)
+    refused = await services.enrollments.apply_transition(
+        created.id, Action.APPROVE, extras, now=store.clock.now()
+    )
+    assert refused is None
+    after = await services.enrollments.get(created.id)
+    assert after is not None and len(after.history) == 1 and after.version == created.version
+
+
+async def test_a_later_change_keeps_the_outbox_entry_for_its_own_copy(store: StoreEnv) -> None:
+    services = store.services
+    created = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, unique("u"), "c1")
+    )
+    assert created is not None
+    # The first writer copies from its snapshot after a second change landed: the outbox entry stays.
+    await services.audit.materialise(created)
+    extras = TransitionExtras(cause=ADMIN)
+    approved = await services.enrollments.apply_transition(
+        created.id, Action.APPROVE, extras, now=store.clock.now()
+    )
+    assert approved is not None
+    await services.enrollments.clear_pending(created.id, Effect.AUDIT, version=created.version)
+    current = await services.enrollments.get(created.id)
+    assert current is not None and Effect.AUDIT in current.pending
