@@ -89,16 +89,18 @@ async def record_change(
 
 
 async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
-    if Effect.AUDIT in enrollment.pending:
+    settled = enrollment.pending
+    if not settled:
+        return
+    if Effect.AUDIT in settled:
         await changes.audit.materialise(enrollment)
-        # Kept when a later change landed meanwhile: its writer (or the sweep) copies that one.
-        await changes.enrollments.clear_pending(enrollment.id, Effect.AUDIT, version=enrollment.version)
-    if Effect.COUPON in enrollment.pending:
+    if Effect.COUPON in settled:
         await _settle_coupon(changes.coupons, enrollment)
-        await changes.enrollments.clear_pending(enrollment.id, Effect.COUPON)
-    if Effect.JOBS in enrollment.pending:
+    if Effect.JOBS in settled:
         await changes.jobs.enqueue_for_approval(enrollment)
-        await changes.enrollments.clear_pending(enrollment.id, Effect.JOBS)
+    # One write clears them all: each follow-up is idempotent, so a crash before it only means
+    # the sweep does them again.
+    await changes.enrollments.clear_pending(enrollment.id, settled, enrollment.version)
 
 
 async def _settle_coupon(coupons: CouponStore, enrollment: Enrollment) -> None:

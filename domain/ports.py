@@ -121,8 +121,9 @@ class EnrollmentStore(Protocol):
     async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
 
-    async def clear_pending(self, enrollment_id: str, effect: Effect, version: int | None = None) -> None:
-        """With `version`: only if the enrollment is still at that version."""
+    async def clear_pending(self, enrollment_id: str, effects: frozenset[Effect], version: int) -> None:
+        """Take `effects` out of the outbox in one write; the audit entry only while the enrollment
+        is still at `version` (a later change put its own there, for its writer or the sweep)."""
 
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str

@@ -23,7 +23,7 @@ from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
 from store.indexes import ONE_ACTIVE_INDEX
 from store.pages import keyset_page
-from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
+from store.transitions import lapse_filter, lapse_update, literal, transition_filter, transition_update
 
 
 class MongoEnrollmentStore:
@@ -134,10 +134,13 @@ class MongoEnrollmentStore:
         ).limit(limit)
         return [enrollment_from(doc) async for doc in cursor]
 
-    async def clear_pending(self, enrollment_id: str, effect: Effect, version: int | None = None) -> None:
-        # With a version: only while no later change (which put its own entry there) has landed.
-        query: Doc = {"_id": enrollment_id} if version is None else {"_id": enrollment_id, "version": version}
-        await self._enrollments.update_one(query, {"$pull": {"pending": effect.value}})
+    async def clear_pending(self, enrollment_id: str, effects: frozenset[Effect], version: int) -> None:
+        done = sorted(effect.value for effect in effects)
+        kept_if_changed = [e for e in done if e != Effect.AUDIT.value]
+        cleared = {"$cond": [{"$eq": ["$version", version]}, literal(done), literal(kept_if_changed)]}
+        await self._enrollments.update_one(
+            {"_id": enrollment_id}, [{"$set": {"pending": {"$setDifference": ["$pending", cleared]}}}]
+        )
 
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str

@@ -76,6 +76,6 @@ async def test_a_later_change_keeps_the_outbox_entry_for_its_own_copy(store: Sto
         created.id, Action.APPROVE, extras, now=store.clock.now()
     )
     assert approved is not None
-    await services.enrollments.clear_pending(created.id, Effect.AUDIT, version=created.version)
+    await services.enrollments.clear_pending(created.id, frozenset({Effect.AUDIT}), created.version)
     current = await services.enrollments.get(created.id)
     assert current is not None and Effect.AUDIT in current.pending
