@@ -1,4 +1,5 @@
-"""What admins decide: approve, reject, bulk approve. Each is one conditional write."""
+"""What admins decide: approve, reject, bulk approve, revoke, record a payment. Each is one
+conditional write."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ async def approve(
     return await transition(changes, enrollment_id, Action.APPROVE, Cause(Actor.of(admin), action), extras)
 
 
-async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: str) -> Enrollment:
+def _required_reason(reason: str) -> str:
     clean = reason.strip()
     if not clean or len(clean) > MAX_REASON_LENGTH:
         raise DomainError.of(
@@ -35,9 +36,20 @@ async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: st
             f"a reason of 1-{MAX_REASON_LENGTH} characters is required",
             "reason",
         )
+    return clean
+
+
+async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: str) -> Enrollment:
+    clean = _required_reason(reason)
     extras = TransitionExtras(rejection_reason=clean)
     cause = Cause(Actor.of(admin), "rejectEnrollment", clean)
     return await transition(changes, enrollment_id, Action.REJECT, cause, extras)
+
+
+async def revoke(changes: Changes, admin: Viewer, enrollment_id: str, reason: str) -> Enrollment:
+    """Take access away from an approved enrollment; the REVOKE_ACCESS job tells the LMS."""
+    cause = Cause(Actor.of(admin), "revokeEnrollment", _required_reason(reason))
+    return await transition(changes, enrollment_id, Action.REVOKE, cause, TransitionExtras())
 
 
 @dataclass(frozen=True)

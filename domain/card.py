@@ -30,6 +30,7 @@ ENROLL_NOW = CardFace("Enroll Now", CardAction.INITIATE_ENROLLMENT, False, False
 FACES: dict[EnrollmentStatus, CardFace] = {
     EnrollmentStatus.REJECTED: ENROLL_NOW,
     EnrollmentStatus.CANCELLED: ENROLL_NOW,
+    EnrollmentStatus.REVOKED: ENROLL_NOW,
     EnrollmentStatus.PENDING_PAYMENT: CardFace("Payment Processing", CardAction.SHOW_PENDING, True, False),
     EnrollmentStatus.AWAITING_APPROVAL: CardFace("Pending Approval", CardAction.SHOW_PENDING, True, False),
     EnrollmentStatus.APPROVED: CardFace("Continue Course", CardAction.CONTINUE_COURSE, False, True),

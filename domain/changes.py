@@ -54,6 +54,7 @@ _REFUSALS: dict[Action, str] = {
     Action.REJECT: "only an enrollment awaiting approval can be rejected",
     Action.CANCEL: "this enrollment can no longer be cancelled",
     Action.RETRY_PAYMENT: "only a failed payment can be retried",
+    Action.REVOKE: "only an approved enrollment can be revoked",
 }
 
 
@@ -98,6 +99,8 @@ async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
         await _settle_coupon(changes.coupons, enrollment)
     if Effect.JOBS in settled:
         await changes.jobs.enqueue_for_approval(enrollment)
+    if Effect.REVOKE in settled:
+        await changes.jobs.enqueue_revocation(enrollment)
     # One write clears them all: each follow-up is idempotent, so a crash before it only means
     # the sweep does them again.
     await changes.enrollments.clear_pending(enrollment.id, settled, enrollment.version)

@@ -17,6 +17,7 @@ class EnrollmentStatus(StrEnum):
     REJECTED = "REJECTED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
     CANCELLED = "CANCELLED"
+    REVOKED = "REVOKED"  # access taken away after approval (refund, chargeback, an admin)
 
 
 class PaymentMethod(StrEnum):
@@ -31,6 +32,7 @@ class Action(StrEnum):
     RETRY_PAYMENT = "RETRY_PAYMENT"
     FAIL_PAYMENT = "FAIL_PAYMENT"
     SETTLE_PAYMENT = "SETTLE_PAYMENT"
+    REVOKE = "REVOKE"
 
 
 class AccessStatus(StrEnum):
@@ -38,6 +40,7 @@ class AccessStatus(StrEnum):
     PENDING = "PENDING"
     PROVISIONED = "PROVISIONED"
     FAILED = "FAILED"
+    REVOKED = "REVOKED"
 
 
 S = EnrollmentStatus
@@ -48,7 +51,7 @@ ACTIVE_STATUSES: frozenset[EnrollmentStatus] = frozenset(
 )
 
 # The statuses an admin (or a payment) decides; `decidedBy` names who.
-DECISIONS: frozenset[EnrollmentStatus] = frozenset({S.APPROVED, S.REJECTED})
+DECISIONS: frozenset[EnrollmentStatus] = frozenset({S.APPROVED, S.REJECTED, S.REVOKED})
 
 # Only while waiting for money can a coupon hold lapse (the contract, coupons 3).
 HOLD_LAPSES_IN: frozenset[EnrollmentStatus] = frozenset({S.PENDING_PAYMENT, S.PAYMENT_FAILED})
@@ -69,6 +72,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RETRY_PAYMENT: Transition(frozenset({S.PAYMENT_FAILED}), S.PENDING_PAYMENT),
     Action.FAIL_PAYMENT: Transition(frozenset({S.PENDING_PAYMENT}), S.PAYMENT_FAILED),
     Action.SETTLE_PAYMENT: Transition(frozenset({S.PENDING_PAYMENT, S.PAYMENT_FAILED}), S.APPROVED),
+    Action.REVOKE: Transition(frozenset({S.APPROVED}), S.REVOKED),
 }
 
 
@@ -90,6 +94,7 @@ class Effect(StrEnum):
     COUPON = "coupon"
     JOBS = "jobs"
     AUDIT = "audit"  # the latest history entries, still to be copied to the audit log
+    REVOKE = "revoke"  # the REVOKE_ACCESS job, still to be enqueued
 
 
 class HoldState(StrEnum):
@@ -180,8 +185,13 @@ class Enrollment:
         return None if change is None else change.at
 
     @property
+    def revoked_at(self) -> datetime | None:
+        change = self._last_became(S.REVOKED)
+        return None if change is None else change.at
+
+    @property
     def decided_by(self) -> str | None:
-        """The admin who approved or rejected (None when no admin decided)."""
+        """The admin who approved, rejected or revoked (None when no admin made the last decision)."""
         for change in reversed(self.history):
             if change.status in DECISIONS and change.previous_status is not change.status:
                 return change.actor.id if change.actor.kind is ActorKind.ADMIN else None

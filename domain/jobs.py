@@ -20,6 +20,16 @@ class JobKind(StrEnum):
     PROVISION_ACCESS = "PROVISION_ACCESS"
     NOTIFY_STUDENT = "NOTIFY_STUDENT"
     RECONCILE_PAYMENT = "RECONCILE_PAYMENT"  # asks the card gateway about a checkout (no POST)
+    REVOKE_ACCESS = "REVOKE_ACCESS"  # takes a revoked enrollment's access away on the LMS
+
+
+def job_id(enrollment_id: str, kind: JobKind) -> str:
+    """One job of each kind per enrollment: enqueueing twice finds the first."""
+    return f"{enrollment_id}:{kind.value.lower()}"
+
+
+# The kinds whose state the enrollment's `access` shows.
+ACCESS_KINDS = frozenset({JobKind.PROVISION_ACCESS, JobKind.REVOKE_ACCESS})
 
 
 # What an approval enqueues; reconciliation is enqueued per checkout instead.
@@ -167,10 +177,10 @@ class RetryPolicy:
         return Decision(Verdict.RETRY, delay, attempt.error)
 
 
-def access_status_for(status: JobStatus) -> AccessStatus:
-    """What the enrollment's `access` shows while its PROVISION_ACCESS job is in `status`."""
+def access_status_for(kind: JobKind, status: JobStatus) -> AccessStatus:
+    """What the enrollment's `access` shows while its access job (`ACCESS_KINDS`) is in `status`."""
     if status is JobStatus.SUCCEEDED:
-        return AccessStatus.PROVISIONED
+        return AccessStatus.REVOKED if kind is JobKind.REVOKE_ACCESS else AccessStatus.PROVISIONED
     if status is JobStatus.DEAD:
         return AccessStatus.FAILED
     return AccessStatus.PENDING

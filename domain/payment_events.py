@@ -14,6 +14,12 @@ WEBHOOK = Actor(ActorKind.GATEWAY, "webhook")  # the generic signed webhook (/we
 class PaymentEventType(StrEnum):
     SUCCEEDED = "payment.succeeded"
     FAILED = "payment.failed"
+    REFUNDED = "payment.refunded"  # `amount` went back to the payer
+    DISPUTED = "payment.disputed"  # a chargeback was opened: access goes at once
+
+
+# The reason a gateway's event gives the change it makes (the contract's "reason refunded").
+_REASONS = {PaymentEventType.REFUNDED.value: "refunded", PaymentEventType.DISPUTED.value: "disputed"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class PaymentEvent:
 
     @property
     def cause(self) -> Cause:
-        return Cause(self.actor, self.action or self.type)
+        return Cause(self.actor, self.action or self.type, _REASONS.get(self.type))
 
 
 class EventEffect(StrEnum):
@@ -40,6 +46,8 @@ class EventEffect(StrEnum):
     APPROVED = "approved"  # paid in full: PENDING_PAYMENT/PAYMENT_FAILED -> APPROVED
     RECORDED = "recorded"  # money added, status unchanged
     FAILED = "failed"  # PENDING_PAYMENT -> PAYMENT_FAILED
+    REVOKED = "revoked"  # APPROVED -> REVOKED: refunded below the amount due, or disputed
+    REFUNDED = "refunded"  # money taken off, status unchanged
     IGNORED = "ignored"  # event id and delivery recorded, nothing else
 
 
@@ -48,6 +56,7 @@ class IgnoredReason(StrEnum):
     ZERO_AMOUNT = "zero_amount"
     NOT_PENDING_PAYMENT = "not_pending_payment"
     UNKNOWN_TYPE = "unknown_type"
+    NOT_APPROVED = "not_approved"  # a dispute about an enrollment that gives no access
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ _CHANGE_EVENT: dict[EventEffect, EventType] = {
     EventEffect.APPROVED: EventType.STATUS_CHANGED,
     EventEffect.FAILED: EventType.STATUS_CHANGED,
     EventEffect.RECORDED: EventType.PAYMENT_RECORDED,
+    EventEffect.REVOKED: EventType.STATUS_CHANGED,
+    EventEffect.REFUNDED: EventType.PAYMENT_RECORDED,
 }
 
 _MISSES: dict[Miss, Outcome] = {

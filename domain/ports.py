@@ -107,16 +107,8 @@ class EnrollmentStore(Protocol):
     ) -> Enrollment | None: ...
     async def lapse_hold(self, enrollment_id: str, now: datetime, cause: Cause) -> Enrollment | None: ...
     async def due_lapses(self, now: datetime, limit: int) -> list[str]: ...
-    async def set_access(
-        self,
-        enrollment_id: str,
-        status: AccessStatus,
-        attempts: int,
-        last_error: str | None,
-        job_revision: int,
-        cause: Cause,
-    ) -> Enrollment | None:
-        """Mirror a provisioning job's state; None when a newer job state is already shown."""
+    async def set_access(self, job: Job, status: AccessStatus, cause: Cause) -> Enrollment | None:
+        """Mirror an access job's state; None when a newer state (or another status) is shown."""
 
     async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
@@ -164,6 +156,9 @@ class EventPublisher(Protocol):
 class JobQueue(Protocol):
     async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
         """Idempotent: the jobs' ids derive from the enrollment."""
+
+    async def enqueue_revocation(self, enrollment: Enrollment) -> None:
+        """The REVOKE_ACCESS job; idempotent like `enqueue_for_approval`."""
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         """Idempotent: one RECONCILE_PAYMENT job per payment reference."""

@@ -11,7 +11,7 @@ from domain.changes import Changes, record_change
 from domain.enrollment import AccessStatus
 from domain.errors import DomainError, ErrorCode
 from domain.events import EventType
-from domain.jobs import Job, JobKind, access_status_for
+from domain.jobs import ACCESS_KINDS, Job, JobKind, access_status_for
 from domain.viewer import Viewer
 
 # A job state younger than this is still being mirrored by the worker that wrote it.
@@ -19,22 +19,25 @@ MIRROR_GRACE = timedelta(seconds=30)
 
 
 async def mirror_access(changes: Changes, job: Job) -> None:
-    """Show a PROVISION_ACCESS job's state as the enrollment's `access`, and push the change."""
-    if job.kind is not JobKind.PROVISION_ACCESS:
+    """Show an access job's state (`ACCESS_KINDS`) as the enrollment's `access`, and push the change."""
+    if job.kind not in ACCESS_KINDS:
         return
-    status = access_status_for(job.status)
-    if status is AccessStatus.PROVISIONED:
-        cause = Cause(SYSTEM, SystemAction.ACCESS_PROVISIONED.value)
-    else:  # FAILED: out of attempts; PENDING: an attempt failed (or an admin retried), another follows
-        cause = Cause(
-            SYSTEM, SystemAction.ACCESS_FAILED.value, None if status is AccessStatus.FAILED else "retrying"
-        )
-    enrollment = await changes.enrollments.set_access(
-        job.enrollment_id, status, job.attempts, job.last_error, job.revision, cause
-    )
+    status = access_status_for(job.kind, job.status)
+    enrollment = await changes.enrollments.set_access(job, status, _cause(job.kind, status))
     if enrollment is not None:
         await record_change(changes, enrollment, EventType.STATUS_CHANGED, enrollment.status)
     await changes.jobs.mark_access_synced(job)
+
+
+def _cause(kind: JobKind, status: AccessStatus) -> Cause:
+    if status is AccessStatus.PROVISIONED:
+        return Cause(SYSTEM, SystemAction.ACCESS_PROVISIONED.value)
+    if status is AccessStatus.REVOKED:
+        return Cause(SYSTEM, SystemAction.ACCESS_REVOKED.value)
+    # FAILED: out of attempts; PENDING: an attempt failed (or an admin retried), another follows.
+    action = SystemAction.ACCESS_FAILED.value
+    reason = "revoking" if kind is JobKind.REVOKE_ACCESS else "provisioning"
+    return Cause(SYSTEM, action, reason if status is AccessStatus.FAILED else f"{reason}, retrying")
 
 
 async def retry_job(changes: Changes, admin: Viewer, job_id: str, action: str = "retryJob") -> Job:

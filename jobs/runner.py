@@ -12,10 +12,10 @@ import httpx2 as httpx
 
 from domain.changes import Changes
 from domain.checkouts import CheckoutDesk
-from domain.jobs import JobKind
+from domain.jobs import ACCESS_KINDS, JobKind
 from domain.provisioning import resync_access
 from integrations.job_endpoints import JobEndpoints
-from jobs.handlers import JobHandler, PostJob, ReconcilePayment
+from jobs.handlers import AccessJob, JobHandler, PostJob, ReconcilePayment
 from jobs.pool import AttemptCounter, PoolConfig, WorkerPool, uncounted
 from realtime.supervise import Supervisor, every
 
@@ -77,6 +77,8 @@ def job_handlers(
 ) -> dict[JobKind, JobHandler]:
     post = PostJob(JobEndpoints(client, targets, http_timeout), changes, config.policy)
     handlers: dict[JobKind, JobHandler] = {kind: post for kind in targets}
+    for kind in ACCESS_KINDS & set(targets):
+        handlers[kind] = AccessJob(post, changes)
     if desk is not None:
         handlers[JobKind.RECONCILE_PAYMENT] = ReconcilePayment(desk, changes)
     return handlers

@@ -205,6 +205,17 @@ class Mutation:
         )
         return await _decided(info, await _attempt(call))
 
+    @strawberry.mutation(
+        permission_classes=[AdminOnly], description="APPROVED -> REVOKED: access is taken away on the LMS."
+    )
+    async def revoke_enrollment(
+        self, info: Info, enrollment_id: strawberry.ID, reason: str
+    ) -> EnrollmentPayload:
+        call = admin_actions.revoke(
+            info.context.services.changes, require_admin(info), str(enrollment_id), reason
+        )
+        return await _decided(info, await _attempt(call))
+
     @strawberry.mutation(permission_classes=[AdminOnly], description="At most 100 ids.")
     async def bulk_approve_enrollments(
         self, info: Info, enrollment_ids: list[strawberry.ID]

@@ -144,7 +144,13 @@ class Enrollment:
     def rejected_at(self) -> datetime | None:
         return self.model.rejected_at
 
-    @strawberry.field(description="Admin only (null for others): the admin who approved or rejected.")
+    @strawberry.field
+    def revoked_at(self) -> datetime | None:
+        return self.model.revoked_at
+
+    @strawberry.field(
+        description="Admin only (null for others): the admin who approved, rejected or revoked."
+    )
     def decided_by(self, info: Info) -> strawberry.ID | None:
         decided_by = self.model.decided_by
         return strawberry.ID(decided_by) if decided_by is not None and _admin(info) else None

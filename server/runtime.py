@@ -100,7 +100,7 @@ def job_targets(settings: Settings) -> dict[JobKind, str] | None:
     notify = settings.notify_url or (f"{settings.base_url}/sandbox/notify" if sandbox else None)
     if lms is None or notify is None:
         return None
-    return {JobKind.PROVISION_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
+    return {JobKind.PROVISION_ACCESS: lms, JobKind.REVOKE_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

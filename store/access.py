@@ -1,4 +1,9 @@
-"""The one conditional update that mirrors a provisioning job's state onto its enrollment."""
+"""The one conditional update that mirrors an access job's state onto its enrollment.
+
+Provisioning is shown while the enrollment is APPROVED, revocation once it is REVOKED: a
+provisioning job that finishes after the revocation can never show access again. Each kind
+orders its states by its own job's revision.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +11,37 @@ from typing import Any
 
 from domain.actors import Cause
 from domain.enrollment import AccessStatus, EnrollmentStatus
+from domain.jobs import Job, JobKind
 from store.transitions import Stage, bump, literal, noted
 
+_SHOWN_WHILE = {
+    JobKind.PROVISION_ACCESS: (EnrollmentStatus.APPROVED, "jobRevision"),
+    JobKind.REVOKE_ACCESS: (EnrollmentStatus.REVOKED, "revokeRevision"),
+}
 
-def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
+
+def access_filter(enrollment_id: str, kind: JobKind, job_revision: int) -> dict[str, Any]:
     # Workers on other instances may report out of order: only a newer job state may land.
+    status, revision = _SHOWN_WHILE[kind]
     return {
         "_id": enrollment_id,
-        "status": EnrollmentStatus.APPROVED.value,
+        "status": status.value,
         "$or": [
-            {"access.jobRevision": {"$lt": job_revision}},
-            {"access.jobRevision": {"$exists": False}},
+            {f"access.{revision}": {"$lt": job_revision}},
+            {f"access.{revision}": {"$exists": False}},
         ],
     }
 
 
-def access_update(
-    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int, cause: Cause
-) -> list[Stage]:
+def access_update(job: Job, status: AccessStatus, cause: Cause) -> list[Stage]:
+    # Both kinds' revisions are kept: each orders its own job's states.
+    revisions = {name: {"$ifNull": [f"$access.{name}", None]} for _, name in _SHOWN_WHILE.values()}
     access = {
         "status": literal(status.value),
-        "attempts": attempts,
-        "lastError": literal(last_error),
+        "attempts": job.attempts,
+        "lastError": literal(job.last_error),
         "updatedAt": "$$NOW",
-        "jobRevision": job_revision,
+        **revisions,
+        _SHOWN_WHILE[job.kind][1]: job.revision,
     }
     return [*bump(previousStatus="$status", access=access), noted(cause)]

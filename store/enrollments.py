@@ -17,6 +17,7 @@ from domain.enrollment import (
     Enrollment,
     EnrollmentStatus,
 )
+from domain.jobs import Job
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
 from store.database import Collections, Doc, new_id
@@ -104,19 +105,11 @@ class MongoEnrollmentStore:
         )
         return None if doc is None else enrollment_from(doc)
 
-    async def set_access(
-        self,
-        enrollment_id: str,
-        status: AccessStatus,
-        attempts: int,
-        last_error: str | None,
-        job_revision: int,
-        cause: Cause,
-    ) -> Enrollment | None:
+    async def set_access(self, job: Job, status: AccessStatus, cause: Cause) -> Enrollment | None:
         """None when the enrollment already shows this job state or a newer one."""
         doc = await self._enrollments.find_one_and_update(
-            access_filter(enrollment_id, job_revision),
-            access_update(status, attempts, last_error, job_revision, cause),
+            access_filter(job.enrollment_id, job.kind, job.revision),
+            access_update(job, status, cause),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
         )

@@ -14,7 +14,17 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from domain.enrollment import Enrollment
-from domain.jobs import APPROVAL_KINDS, Decision, Job, JobKind, JobStats, JobStatus, Verdict
+from domain.jobs import (
+    ACCESS_KINDS,
+    APPROVAL_KINDS,
+    Decision,
+    Job,
+    JobKind,
+    JobStats,
+    JobStatus,
+    Verdict,
+    job_id,
+)
 from domain.ports import Page
 from store.database import Collections, Doc
 from store.pages import keyset_page
@@ -32,10 +42,6 @@ JOB_INDEXES = [
 
 # Enough to see a pattern in an admin console; a job's document stays small.
 ERROR_HISTORY = 20
-
-
-def job_id(enrollment_id: str, kind: JobKind) -> str:
-    return f"{enrollment_id}:{kind.value.lower()}"
 
 
 def job_from(doc: Doc) -> Job:
@@ -71,7 +77,7 @@ def _held_by(job: Job) -> Doc:
 
 
 def _mirrors_access(kind: JobKind) -> bool:
-    return kind is JobKind.PROVISION_ACCESS
+    return kind in ACCESS_KINDS
 
 
 def _new_job(enrollment: Enrollment, kind: JobKind, now: datetime) -> Doc:
@@ -116,6 +122,12 @@ class MongoJobQueue:
             for kind in APPROVAL_KINDS
         ]
         await self._jobs.bulk_write(writes, ordered=False)
+        self._notify()
+
+    async def enqueue_revocation(self, enrollment: Enrollment) -> None:
+        kind = JobKind.REVOKE_ACCESS
+        doc = _new_job(enrollment, kind, datetime.now(UTC))
+        await self._jobs.update_one({"_id": job_id(enrollment.id, kind)}, {"$setOnInsert": doc}, upsert=True)
         self._notify()
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
@@ -212,7 +224,7 @@ class MongoJobQueue:
                         "nextRunAt": now,
                         "roundStart": "$attempts",
                         "revision": {"$add": ["$revision", 1]},
-                        "accessDirty": {"$eq": ["$kind", JobKind.PROVISION_ACCESS.value]},
+                        "accessDirty": {"$in": ["$kind", sorted(k.value for k in ACCESS_KINDS)]},
                         "updatedAt": now,
                     }
                 }

@@ -44,7 +44,8 @@ MAX_EVENT_IDS = 1000
 
 _DECISION = "_webhookEffect"  # a scratch field between the pipeline's stages
 _IGNORED = "ignored:"
-_CHANGES = [EventEffect.APPROVED.value, EventEffect.RECORDED.value, EventEffect.FAILED.value]
+_CHANGES = sorted(e.value for e in EventEffect if e is not EventEffect.IGNORED)
+_ADDS_MONEY = [EventEffect.APPROVED.value, EventEffect.RECORDED.value]
 
 
 def _sorted(statuses: frozenset[EnrollmentStatus]) -> list[str]:
@@ -60,10 +61,18 @@ def _decide(event: PaymentEvent) -> Any:
     if event.type == PaymentEventType.FAILED:
         fails = {"$in": ["$status", _sorted(TRANSITIONS[Action.FAIL_PAYMENT].sources)]}
         return {"$cond": [fails, EventEffect.FAILED.value, _ignored(IgnoredReason.NOT_PENDING_PAYMENT)]}
-    if event.type != PaymentEventType.SUCCEEDED:
+    revocable = {"$in": ["$status", _sorted(TRANSITIONS[Action.REVOKE].sources)]}
+    if event.type == PaymentEventType.DISPUTED:
+        effect: Any = {"$cond": [revocable, EventEffect.REVOKED.value, _ignored(IgnoredReason.NOT_APPROVED)]}
+    elif event.type not in (PaymentEventType.SUCCEEDED, PaymentEventType.REFUNDED):
         return literal(_ignored(IgnoredReason.UNKNOWN_TYPE))
-    if event.amount == 0:
-        settles_or_records: Any = literal(_ignored(IgnoredReason.ZERO_AMOUNT))
+    elif event.amount == 0:
+        effect = literal(_ignored(IgnoredReason.ZERO_AMOUNT))
+    elif event.type == PaymentEventType.REFUNDED:
+        # Access lasts only while what is kept still covers what is due.
+        short = {"$lt": [{"$subtract": ["$amountPaid", event.amount]}, "$amountDue"]}
+        revokes = {"$and": [revocable, short]}
+        effect = {"$cond": [revokes, EventEffect.REVOKED.value, EventEffect.REFUNDED.value]}
     else:
         settles = {
             "$and": [
@@ -72,9 +81,19 @@ def _decide(event: PaymentEvent) -> Any:
                 {"$gte": [{"$add": ["$amountPaid", event.amount]}, "$amountDue"]},
             ]
         }
-        settles_or_records = {"$cond": [settles, EventEffect.APPROVED.value, EventEffect.RECORDED.value]}
+        effect = {"$cond": [settles, EventEffect.APPROVED.value, EventEffect.RECORDED.value]}
     mismatch = {"$ne": ["$currency", literal(event.currency)]}
-    return {"$cond": [mismatch, _ignored(IgnoredReason.CURRENCY_MISMATCH), settles_or_records]}
+    return {"$cond": [mismatch, _ignored(IgnoredReason.CURRENCY_MISMATCH), effect]}
+
+
+def _paid(event: PaymentEvent, decision: str) -> Any:
+    """`amountPaid` after the event: a payment adds, a refund takes off (never below zero)."""
+    if event.type == PaymentEventType.REFUNDED:
+        refunds = {"$in": [decision, [EventEffect.REVOKED.value, EventEffect.REFUNDED.value]]}
+        lowered = {"$max": [0, {"$subtract": ["$amountPaid", event.amount]}]}
+        return {"$cond": [refunds, lowered, "$amountPaid"]}
+    adds = {"$in": [decision, _ADDS_MONEY]}
+    return {"$cond": [adds, {"$add": ["$amountPaid", event.amount]}, "$amountPaid"]}
 
 
 def _fields(stages: list[Stage]) -> Stage:
@@ -89,6 +108,8 @@ def _effects() -> dict[str, Stage]:
         EventEffect.APPROVED.value: _fields(transition_fields(Action.SETTLE_PAYMENT, TransitionExtras())),
         EventEffect.FAILED.value: _fields(transition_fields(Action.FAIL_PAYMENT, TransitionExtras())),
         EventEffect.RECORDED.value: _fields(bump(previousStatus="$status")),
+        EventEffect.REVOKED.value: _fields(transition_fields(Action.REVOKE, TransitionExtras())),
+        EventEffect.REFUNDED.value: _fields(bump(previousStatus="$status")),
     }
 
 
@@ -122,8 +143,7 @@ def record_update(event: PaymentEvent) -> list[Stage]:
             if name in values
         ]
         fields[name] = {"$switch": {"branches": branches, "default": f"${name}"}}
-    adds_money = {"$in": [decision, [EventEffect.APPROVED.value, EventEffect.RECORDED.value]]}
-    fields["amountPaid"] = {"$cond": [adds_money, {"$add": ["$amountPaid", event.amount]}, "$amountPaid"]}
+    fields["amountPaid"] = _paid(event, decision)
     known = {"$ifNull": ["$webhookEventIds", []]}
     fields["webhookEventIds"] = {"$concatArrays": [known, literal([event.id])]}
     outcome = {"$cond": [changed, "processed", decision]}

@@ -123,6 +123,9 @@ def transition_fields(action: Action, extras: TransitionExtras) -> list[Stage]:
             fields["rejectionReason"] = literal(extras.rejection_reason)
     elif target is EnrollmentStatus.PAYMENT_FAILED:
         fields["paymentFailureReason"] = literal(extras.failure_reason)
+    elif target is EnrollmentStatus.REVOKED:
+        # A coupon redemption is not given back (the contract); access is taken away by a job.
+        fields |= _add_pending(Effect.REVOKE)
     if extras.new_reference is not None:
         fields["paymentReference"] = literal(extras.new_reference)
         fields["paymentReferences"] = {

@@ -140,8 +140,8 @@ async def test_unknown_type_and_zero_amount_are_ignored(
     http: httpx.AsyncClient, gql: GraphQLClient, running: RunningApp
 ) -> None:
     enrolled = await enroll(gql, running, price=5_000)
-    refund = await deliver(http, event(enrolled.reference, 100, type="payment.refunded"))
-    assert refund.json() == {"status": "ignored", "enrollmentId": enrolled.id, "reason": "unknown_type"}
+    unknown = await deliver(http, event(enrolled.reference, 100, type="payment.captured"))
+    assert unknown.json() == {"status": "ignored", "enrollmentId": enrolled.id, "reason": "unknown_type"}
     zero = await deliver(http, event(enrolled.reference, 0))
     assert zero.json() == {"status": "ignored", "enrollmentId": enrolled.id, "reason": "zero_amount"}
     doc = await enrollment_doc(running, enrolled.id)

@@ -20,6 +20,7 @@ ROWS: dict[EnrollmentStatus | None, tuple[str, CardAction, bool, bool]] = {
     None: ENROLL_NOW,
     S.REJECTED: ENROLL_NOW,
     S.CANCELLED: ENROLL_NOW,
+    S.REVOKED: ENROLL_NOW,
     S.PENDING_PAYMENT: ("Payment Processing", A.SHOW_PENDING, True, False),
     S.AWAITING_APPROVAL: ("Pending Approval", A.SHOW_PENDING, True, False),
     S.APPROVED: ("Continue Course", A.CONTINUE_COURSE, False, True),

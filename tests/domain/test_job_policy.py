@@ -141,10 +141,12 @@ def test_max_attempts_then_dead_and_an_admin_retry_restarts_the_budget() -> None
 
 
 def test_access_follows_the_provisioning_job() -> None:
-    assert access_status_for(JobStatus.PENDING) is AccessStatus.PENDING
-    assert access_status_for(JobStatus.RUNNING) is AccessStatus.PENDING
-    assert access_status_for(JobStatus.SUCCEEDED) is AccessStatus.PROVISIONED
-    assert access_status_for(JobStatus.DEAD) is AccessStatus.FAILED
+    for kind in (JobKind.PROVISION_ACCESS, JobKind.REVOKE_ACCESS):
+        assert access_status_for(kind, JobStatus.PENDING) is AccessStatus.PENDING
+        assert access_status_for(kind, JobStatus.RUNNING) is AccessStatus.PENDING
+        assert access_status_for(kind, JobStatus.DEAD) is AccessStatus.FAILED
+    assert access_status_for(JobKind.PROVISION_ACCESS, JobStatus.SUCCEEDED) is AccessStatus.PROVISIONED
+    assert access_status_for(JobKind.REVOKE_ACCESS, JobStatus.SUCCEEDED) is AccessStatus.REVOKED
 
 
 def test_the_request_body_names_the_contract_fields() -> None:

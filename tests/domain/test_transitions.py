@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[Action, EnrollmentStatus], EnrollmentStatus] = {
     (Action.FAIL_PAYMENT, S.PENDING_PAYMENT): S.PAYMENT_FAILED,
     (Action.SETTLE_PAYMENT, S.PENDING_PAYMENT): S.APPROVED,
     (Action.SETTLE_PAYMENT, S.PAYMENT_FAILED): S.APPROVED,
+    (Action.REVOKE, S.APPROVED): S.REVOKED,
 }
 
 PAIRS = list(itertools.product(S, Action))
@@ -47,8 +48,10 @@ def test_every_action_has_a_row() -> None:
 
 
 def test_final_statuses_allow_nothing() -> None:
-    for status in (S.APPROVED, S.REJECTED, S.CANCELLED):
+    for status in (S.REJECTED, S.CANCELLED, S.REVOKED):
         assert all(next_status(status, action) is None for action in Action)
+    # An approval ends only in a revocation (a refund, a chargeback, an admin).
+    assert {a for a in Action if next_status(S.APPROVED, a) is not None} == {Action.REVOKE}
 
 
 def test_active_statuses_are_the_contracts() -> None:

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 from domain.changes import PENDING_GRACE, resume_pending
 from domain.enrollment import Action, Effect, EnrollmentStatus
-from domain.jobs import APPROVAL_KINDS, JobKind
+from domain.jobs import APPROVAL_KINDS, JobKind, job_id
 from domain.ports import TransitionExtras
-from store.jobs import job_id
 from tests.store.conftest import ManualClock, StoreEnv, unique
 from tests.store.test_enrollment_store import draft
 
