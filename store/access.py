@@ -20,6 +20,9 @@ _SHOWN_WHILE = {
 }
 
 
+NONE_SHOWN = -1  # below every job revision
+
+
 def access_filter(enrollment_id: str, kind: JobKind, job_revision: int) -> dict[str, Any]:
     # Workers on other instances may report out of order: only a newer job state may land.
     status, revision = _SHOWN_WHILE[kind]
@@ -34,8 +37,8 @@ def access_filter(enrollment_id: str, kind: JobKind, job_revision: int) -> dict[
 
 
 def access_update(job: Job, status: AccessStatus, cause: Cause) -> list[Stage]:
-    # Both kinds' revisions are kept: each orders its own job's states.
-    revisions = {name: {"$ifNull": [f"$access.{name}", None]} for _, name in _SHOWN_WHILE.values()}
+    # Both kinds' revisions are kept: each orders its own job's states (-1: none shown yet).
+    revisions = {name: {"$ifNull": [f"$access.{name}", NONE_SHOWN]} for _, name in _SHOWN_WHILE.values()}
     access = {
         "status": literal(status.value),
         "attempts": job.attempts,

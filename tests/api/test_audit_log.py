@@ -27,6 +27,8 @@ REJECT = (
     "mutation($id: ID!, $r: String!) { rejectEnrollment(enrollmentId: $id, reason: $r) { errors { code } } }"
 )
 BULK = "mutation($ids: [ID!]!) { bulkApproveEnrollments(enrollmentIds: $ids) { errors { code } } }"
+REVOKE = """mutation($id: ID!, $r: String!) {
+  revokeEnrollment(enrollmentId: $id, reason: $r) { errors { code } } }"""
 CANCEL = "mutation($id: ID!) { cancelEnrollment(enrollmentId: $id) { errors { code } } }"
 RETRY = "mutation($id: ID!) { retryPayment(enrollmentId: $id) { errors { code } } }"
 RECORD = """mutation($id: ID!, $ref: String!) {
@@ -103,6 +105,21 @@ async def _retry(w: World, e: Enrolled) -> None:
     assert len(await w.entries()) == before + 1
 
 
+async def _revoke(w: World, e: Enrolled) -> None:
+    await _approve(w, e)
+    assert (await w.as_admin(REVOKE, {"id": e.id, "r": "chargeback by phone"}))["errors"] == []
+
+
+async def _refunded(w: World, e: Enrolled) -> None:
+    await _paid(w, e)
+    assert (await deliver(w.http, event(e.reference, 1, type="payment.refunded"))).status_code == 200
+
+
+async def _disputed(w: World, e: Enrolled) -> None:
+    await _paid(w, e)
+    assert (await deliver(w.http, event(e.reference, 0, type="payment.disputed"))).status_code == 200
+
+
 async def _coupon(w: World, e: Enrolled) -> None:
     variables = {"in": {"code": unique("C").upper().replace("-", ""), "percentOff": 10, "maxRedemptions": 3}}
     assert (await w.as_admin(COUPON, variables))["errors"] == []
@@ -128,6 +145,9 @@ CASES: list[tuple[str, Callable[[World, Enrolled], Awaitable[None]], str, str, s
     ("retryPayment", _retry, "CARD", STUDENT, "student"),
     ("payment.succeeded", _paid, "CARD", GATEWAY, "webhook"),
     ("payment.failed", _failed, "CARD", GATEWAY, "webhook"),
+    ("revokeEnrollment", _revoke, "EFT", ADMIN, "admin"),
+    ("payment.refunded", _refunded, "CARD", GATEWAY, "webhook"),
+    ("payment.disputed", _disputed, "CARD", GATEWAY, "webhook"),
 ]
 
 

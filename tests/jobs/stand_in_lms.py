@@ -53,6 +53,7 @@ class StandInLms:
     overlaps: list[str] = field(default_factory=list)
     answered_ok: set[tuple[str, str]] = field(default_factory=set)  # (path, key) answered 200
     in_flight: Counter[str] = field(default_factory=Counter)
+    timeline: list[tuple[str, str]] = field(default_factory=list)  # ("start" | "end", key), in order
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -83,6 +84,7 @@ class StandInLms:
         if self.in_flight[key]:
             self.overlaps.append(key)
         self.in_flight[key] += 1
+        self.timeline.append(("start", key))
         self._changed()
         try:
             reply = self.script.pop(0) if self.script and call.path == "/lms" else self.default
@@ -97,6 +99,7 @@ class StandInLms:
             headers = {} if reply.retry_after is None else {"Retry-After": reply.retry_after}
             return JSONResponse({"ok": reply.status == 200}, status_code=reply.status, headers=headers)
         finally:
+            self.timeline.append(("end", key))
             self.in_flight[key] -= 1
             self._changed()
 
