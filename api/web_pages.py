@@ -1,4 +1,5 @@
-"""The browser pages: a course catalogue at `/app/`, an admin console at `/app/admin`.
+"""The browser pages: a course catalogue at `/app/`, an admin console at `/app/admin`, with
+one enrollment's record at `/app/admin/enrollment?id=` and the audit log at `/app/admin/audit`.
 
 Plain HTML, CSS and ES modules from the top-level `web/` folder, no build step; they talk
 to `/graphql` like any other client. In development a sign-in endpoint mints a token for
@@ -60,6 +61,8 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         _page("/app/", "catalogue.html"),
         _page("/app/admin", "admin.html"),
+        _page("/app/admin/enrollment", "enrollment.html"),
+        _page("/app/admin/audit", "audit.html"),
         Mount("/app/static", WebFiles(directory=WEB_DIR / "static"), name="web"),
         # Where the card gateway sends the student back: the catalogue, focused on the course
         # (`?course=`), whose live card turns to Continue Course once the payment is confirmed.
