@@ -213,6 +213,11 @@ async def test_timeline_revoke_and_the_audit_log(
             await revoked.get_by_role("link", name=mine).click()
             await expect(audit).to_have_url(re.compile(rf"/app/admin/enrollment\?id={mine}$"))
             await expect(fact(audit, "status")).to_have_text("REVOKED")
+
+            missing = "0" * 24
+            await audit.goto(f"{base}/app/admin/enrollment?id={missing}")
+            await expect(audit.get_by_role("alert")).to_have_text(f"There is no enrollment {missing}.")
+            await expect(audit.locator("#details")).to_be_hidden()
     finally:
         await student.close()
         await staff.close()
