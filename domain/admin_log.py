@@ -1,26 +1,37 @@
-"""Admin actions that touch no enrollment (courses, coupons, jobs) go to the audit log directly.
+"""Admin actions on courses, coupons and jobs, and what an admin reads out, in the audit log.
 
-Written right after the action's own write, under an id unique to the action (`course:<id>`,
-`coupon:<code>`, `job:<id>:<revision>`), so writing it twice inserts it once. Unlike an
-enrollment's entries there is no outbox here: a crash between the two writes loses the entry.
+A change's entry is written in the change's own write, into the changed document's audit
+outbox (`AuditSource`), then copied to the log and taken out (`AuditLog.settle`); a crash in
+between leaves it in the outbox for the sweep (`settle_stale`), so the entry exists if and only
+if the change does, as for an enrollment's. An export changes nothing: its entry is appended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from dataclasses import dataclass
 
 from domain.actors import Actor
-from domain.audit import AuditEntry
+from domain.audit import AuditEntry, AuditSource
 from domain.ports import AuditLog, Clock
 from domain.viewer import Viewer
 
-# (entry id, action, target id, detail as JSON text)
-Recorder = Callable[[str, str, str | None, str | None], Awaitable[object]]
 
+@dataclass(frozen=True)
+class AdminLog:
+    audit: AuditLog
+    clock: Clock
+    admin: Viewer
 
-def recorder(audit: AuditLog, clock: Clock, admin: Viewer) -> Recorder:
-    async def record(entry_id: str, action: str, target_id: str | None, detail: str | None) -> bool:
-        entry = AuditEntry(entry_id, clock.now(), Actor.of(admin), action, None, target_id, detail)
-        return await audit.append(entry)
+    def entry(self, action: str, target_id: str, detail: str | None) -> AuditEntry:
+        # Written once, inside the change's conditional write: any unique id will do.
+        entry_id = f"{action}:{target_id}:{uuid.uuid4().hex}"
+        return AuditEntry(entry_id, self.clock.now(), Actor.of(self.admin), action, None, target_id, detail)
 
-    return record
+    async def settle(self, source: AuditSource, doc_id: str) -> None:
+        await self.audit.settle(source, doc_id)
+
+    async def append(self, action: str, target_id: str | None, detail: str | None) -> bool:
+        """For what changes nothing (an export): the entry alone."""
+        entry = self.entry(action, target_id or "", detail)
+        return await self.audit.append(entry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from domain.actors import Actor, audit_id
 from domain.enrollment import ChangeRecord, Enrollment
@@ -24,6 +25,14 @@ class AuditEntry:
     enrollment_id: str | None = None
     target_id: str | None = None  # the student of an enrollment; the course, coupon or job otherwise
     detail: str | None = None  # JSON text
+
+
+class AuditSource(StrEnum):
+    """Where an admin's change to something other than an enrollment is written, with its entry."""
+
+    COURSES = "courses"
+    COUPONS = "coupons"
+    JOBS = "jobs"
 
 
 @dataclass(frozen=True)

@@ -143,4 +143,8 @@ async def resume_pending(changes: Changes, limit: int = 100) -> int:
             extra={"enrollment_id": enrollment.id, "pending": sorted(enrollment.pending)},
         )
         await settle_effects(changes, enrollment)
-    return len(stuck)
+    # Courses, coupons and jobs carry their audit entries in an outbox of their own.
+    settled = await changes.audit.settle_stale(changes.clock.now() - PENDING_GRACE, limit)
+    if settled:
+        log.warning("copied audit entries a crash left behind", extra={"documents": settled})
+    return len(stuck) + settled

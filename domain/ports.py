@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from domain.actors import Cause
-from domain.audit import AuditEntry, AuditFilter
+from domain.audit import AuditEntry, AuditFilter, AuditSource
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
@@ -71,11 +71,14 @@ class CourseStore(Protocol):
     async def get_course(self, course_id: str) -> Course | None: ...
     async def get_courses(self, course_ids: Sequence[str]) -> dict[str, Course]: ...
     async def list_published(self) -> list[Course]: ...
-    async def insert_course(self, course: Course) -> bool: ...
+    async def insert_course(self, course: Course, entry: AuditEntry | None = None) -> bool:
+        """`entry` rides in the same write (the document's audit outbox)."""
 
 
 class CouponStore(Protocol):
-    async def insert_coupon(self, coupon: NewCoupon) -> bool: ...
+    async def insert_coupon(self, coupon: NewCoupon, entry: AuditEntry | None = None) -> bool:
+        """`entry` rides in the same write (the document's audit outbox)."""
+
     async def get_coupon(self, code: str, now: datetime) -> Coupon | None: ...
     async def reserve(
         self, code: str, enrollment_id: str, user_id: str, now: datetime, expires_at: datetime, currency: str
@@ -142,7 +145,13 @@ class AuditLog(Protocol):
         """Insert the entries of the enrollment's history that the log lacks (idempotent)."""
 
     async def append(self, entry: AuditEntry) -> bool:
-        """Insert an entry for an action on no enrollment; False when its id is already there."""
+        """Insert an entry for an action that changes nothing (an export); False when already there."""
+
+    async def settle(self, source: AuditSource, doc_id: str) -> None:
+        """Copy the entries waiting in a document's audit outbox to the log, then take them out."""
+
+    async def settle_stale(self, older_than: datetime, limit: int) -> int:
+        """`settle` every document whose outbox holds an entry older than `older_than` (a crash)."""
 
     async def page(self, where: AuditFilter, first: int, after: str | None) -> Page[AuditEntry]:
         """Newest first."""
@@ -179,7 +188,7 @@ class JobQueue(Protocol):
         """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""
 
     async def get(self, job_id: str) -> Job | None: ...
-    async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
+    async def retry_dead(self, job_id: str, now: datetime, entry: AuditEntry) -> Job | None:
         """DEAD -> PENDING; None when the job is unknown or not DEAD."""
 
     async def mark_access_synced(self, job: Job) -> None: ...

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.actors import SYSTEM, Cause, SystemAction
-from domain.admin_log import recorder
-from domain.audit import detail_of
+from domain.admin_log import AdminLog
+from domain.audit import AuditSource
 from domain.changes import Changes, record_change
 from domain.enrollment import AccessStatus
 from domain.errors import DomainError, ErrorCode
@@ -42,13 +42,14 @@ def _cause(kind: JobKind, status: AccessStatus) -> Cause:
 
 async def retry_job(changes: Changes, admin: Viewer, job_id: str, action: str = "retryJob") -> Job:
     """A DEAD job runs again with a fresh attempt budget."""
-    job = await changes.jobs.retry_dead(job_id, changes.clock.now())
+    log = AdminLog(changes.audit, changes.clock, admin)
+    entry = log.entry(action, job_id, None)
+    job = await changes.jobs.retry_dead(job_id, changes.clock.now(), entry)
     if job is None:
         if await changes.jobs.get(job_id) is None:
             raise DomainError.of(ErrorCode.JOB_NOT_FOUND, "no such job", "id")
         raise DomainError.of(ErrorCode.INVALID_TRANSITION, "only a DEAD job can be retried", "id")
-    record = recorder(changes.audit, changes.clock, admin)
-    await record(f"job:{job.id}:{job.revision}", action, job.id, detail_of(enrollmentId=job.enrollment_id))
+    await log.settle(AuditSource.JOBS, job.id)
     await mirror_access(changes, job)
     return job
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 
 from domain import admin_actions, catalogue, student_actions
-from domain.admin_log import recorder
+from domain.admin_log import AdminLog
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import PaymentMethod
 from domain.errors import AuthError, DomainError
@@ -244,7 +244,7 @@ class Mutation:
             input.currency,
             input.published,
             new_id,
-            record=recorder(services.audit, services.clock, require_admin(info)),
+            log=AdminLog(services.audit, services.clock, require_admin(info)),
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):
@@ -262,7 +262,7 @@ class Mutation:
             input.max_redemptions,
             input.expires_at,
             input.currency,
-            record=recorder(services.audit, services.clock, require_admin(info)),
+            log=AdminLog(services.audit, services.clock, require_admin(info)),
         )
         result = await _attempt(call)
         if isinstance(result, DomainUserError):

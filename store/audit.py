@@ -4,18 +4,21 @@ which `tests/store/test_audit_append_only.py` checks over the code that names th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from domain.actors import Actor, ActorKind
-from domain.audit import AuditEntry, AuditFilter, entry_of
+from domain.audit import AuditEntry, AuditFilter, AuditSource, entry_of
 from domain.enrollment import Enrollment
 from domain.ports import Page
 from store.database import Collections, Doc
 from store.pages import keyset_page
 
 DUPLICATE_KEY = 11000
+# A course's, coupon's or job's entries waiting to be copied, written with the change itself.
+OUTBOX = "auditOutbox"
 
 
 def _document(entry: AuditEntry) -> Doc:
@@ -29,6 +32,11 @@ def _document(entry: AuditEntry) -> Doc:
         "targetId": entry.target_id,
         "detail": entry.detail,
     }
+
+
+def outbox_document(entry: AuditEntry | None) -> Doc:
+    """The fields that put `entry` in a new document's audit outbox (none without an entry)."""
+    return {} if entry is None else {OUTBOX: [_document(entry)]}
 
 
 def _entry(doc: Doc) -> AuditEntry:
@@ -65,6 +73,11 @@ def _query(where: AuditFilter) -> dict[str, Any]:
 class MongoAuditLog:
     def __init__(self, collections: Collections) -> None:
         self._audit = collections.audit
+        self._sources = {
+            AuditSource.COURSES: collections.courses,
+            AuditSource.COUPONS: collections.coupons,
+            AuditSource.JOBS: collections.jobs,
+        }
 
     async def _insert(self, entry: AuditEntry) -> bool:
         try:
@@ -73,8 +86,7 @@ class MongoAuditLog:
             return False
         return True
 
-    async def materialise(self, enrollment: Enrollment) -> None:
-        docs = [_document(entry_of(enrollment, change)) for change in enrollment.history]
+    async def _insert_all(self, docs: list[Doc]) -> None:
         if not docs:
             return
         # Unordered: every entry is tried, those already there are refused by their ids. One
@@ -86,8 +98,31 @@ class MongoAuditLog:
             if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
 
+    async def materialise(self, enrollment: Enrollment) -> None:
+        await self._insert_all([_document(entry_of(enrollment, change)) for change in enrollment.history])
+
     async def append(self, entry: AuditEntry) -> bool:
         return await self._insert(entry)
+
+    async def settle(self, source: AuditSource, doc_id: str) -> None:
+        collection = self._sources[source]
+        doc = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+        waiting: list[Doc] = [] if doc is None else doc.get(OUTBOX, [])
+        if not waiting:
+            return
+        await self._insert_all(waiting)
+        # Only what was copied: an entry a later change put there meanwhile waits for its writer.
+        copied = [entry["_id"] for entry in waiting]
+        await collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"_id": {"$in": copied}}}})
+
+    async def settle_stale(self, older_than: datetime, limit: int) -> int:
+        settled = 0
+        for source, collection in self._sources.items():
+            stale = collection.find({f"{OUTBOX}.createdAt": {"$lt": older_than}}, {"_id": 1}).limit(limit)
+            for doc_id in [doc["_id"] async for doc in stale]:
+                await self.settle(source, doc_id)
+                settled += 1
+        return settled
 
     async def page(self, where: AuditFilter, first: int, after: str | None) -> Page[AuditEntry]:
         return await keyset_page(self._audit, _query(where), first, after, _entry, newest_first=True)

@@ -17,8 +17,10 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from domain.audit import AuditEntry
 from domain.coupon import Coupon, NewCoupon
 from domain.money import Money
+from store.audit import outbox_document
 from store.database import Collections, Doc
 
 # Coupons stored before coupons carried a currency have none: the school is South African, and
@@ -68,8 +70,8 @@ class MongoCouponStore:
     def __init__(self, collections: Collections) -> None:
         self._coupons = collections.coupons
 
-    async def insert_coupon(self, coupon: NewCoupon) -> bool:
-        doc: Doc = {
+    async def insert_coupon(self, coupon: NewCoupon, entry: AuditEntry | None = None) -> bool:
+        doc: Doc = outbox_document(entry) | {
             "_id": coupon.code,
             "percentOff": coupon.percent_off,
             "amountOff": None if coupon.amount_off is None else coupon.amount_off.amount,

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from pymongo.errors import DuplicateKeyError
 
+from domain.audit import AuditEntry
 from domain.course import Course
 from domain.money import Money
+from store.audit import outbox_document
 from store.database import Collections, Doc, new_id
 
 # A catalogue page never grows without bound; schools past this size want search, not a list.
@@ -37,8 +39,8 @@ class MongoCourseStore:
         cursor = self._courses.find({"published": True}).sort("_id", 1).limit(MAX_CATALOGUE)
         return [_course(doc) async for doc in cursor]
 
-    async def insert_course(self, course: Course) -> bool:
-        doc = {
+    async def insert_course(self, course: Course, entry: AuditEntry | None = None) -> bool:
+        doc = outbox_document(entry) | {
             "_id": course.id,
             "title": course.title,
             "price": course.price.amount,

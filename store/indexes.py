@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from domain.enrollment import ACTIVE_STATUSES
+from store.audit import OUTBOX
 from store.database import Collections
 from store.jobs import JOB_INDEXES
 
@@ -53,8 +54,18 @@ AUDIT_INDEXES = [
 ]
 
 
+# Only the documents whose audit outbox is not empty (a crash between a change and its copy).
+AUDIT_OUTBOX_INDEX = IndexModel(
+    [(f"{OUTBOX}.createdAt", ASCENDING)],
+    name="by_audit_outbox",
+    partialFilterExpression={f"{OUTBOX}.createdAt": {"$exists": True}},
+)
+
+
 async def ensure_indexes(collections: Collections) -> None:
     await collections.audit.create_indexes(AUDIT_INDEXES)
+    for outboxes in (collections.courses, collections.coupons, collections.jobs):
+        await outboxes.create_indexes([AUDIT_OUTBOX_INDEX])
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)

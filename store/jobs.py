@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
+from domain.audit import AuditEntry
 from domain.enrollment import Enrollment
 from domain.jobs import (
     ACCESS_KINDS,
@@ -26,8 +27,10 @@ from domain.jobs import (
     job_id,
 )
 from domain.ports import Page
+from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
 from store.pages import keyset_page
+from store.transitions import literal
 
 __all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
 
@@ -213,8 +216,9 @@ class MongoJobQueue:
         )
         return result.modified_count == 1
 
-    async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
+    async def retry_dead(self, job_id: str, now: datetime, entry: AuditEntry) -> Job | None:
         """DEAD -> PENDING with a fresh attempt budget; None when the job is not DEAD."""
+        entries = outbox_document(entry)[OUTBOX]
         doc = await self._jobs.find_one_and_update(
             {"_id": job_id, "status": JobStatus.DEAD.value},
             [
@@ -226,6 +230,7 @@ class MongoJobQueue:
                         "revision": {"$add": ["$revision", 1]},
                         "accessDirty": {"$in": ["$kind", sorted(k.value for k in ACCESS_KINDS)]},
                         "updatedAt": now,
+                        OUTBOX: {"$concatArrays": [{"$ifNull": [f"${OUTBOX}", []]}, literal(entries)]},
                     }
                 }
             ],

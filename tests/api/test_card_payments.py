@@ -261,6 +261,12 @@ async def test_a_lost_callback_is_reconciled_and_the_late_one_is_a_duplicate(
         assert card.standin.delivered == []
         doc = await eventually(lambda: card.doc(enrollment_id), lambda d: d["status"] == "APPROVED")
         assert (doc["amountPaid"], doc["webhookEventIds"]) == (10_000, [f"ikhokha:{paylink_id}:SUCCESS"])
+        approval = doc["history"][-1]
+        assert (approval["status"], approval["action"], approval["actor"]) == (
+            "APPROVED",
+            "payment_reconciled",
+            {"kind": "SYSTEM", "id": None},
+        )
         jobs = card.running.app.runtime.collections.jobs
         job = await eventually(
             lambda: jobs.find_one({"enrollmentId": enrollment_id, "kind": "RECONCILE_PAYMENT"}),
@@ -289,6 +295,14 @@ async def test_an_unpaid_checkout_expires_at_its_ttl(
         enrollment_id = payload["enrollment"]["id"]
         doc = await eventually(lambda: card.doc(enrollment_id), lambda d: d["status"] == "PAYMENT_FAILED")
         assert (doc["paymentFailureReason"], doc["amountPaid"]) == ("checkout_expired", 0)
+        expired = doc["history"][-1]
+        assert (expired["action"], expired["actor"], expired["reason"]) == (
+            "checkout_expired",
+            {"kind": "SYSTEM", "id": None},
+            "checkout_expired",
+        )
+        audit = card.running.app.runtime.collections.audit
+        assert await audit.count_documents({"enrollmentId": enrollment_id, "action": "checkout_expired"}) == 1
         paylink = card.standin.paylinks[payload["enrollment"]["gatewayTransactionId"]]
         assert paylink.status == "PENDING"  # asked about, never paid
         after = await scrape(card.http)

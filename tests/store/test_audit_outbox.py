@@ -7,9 +7,16 @@ import dataclasses
 from datetime import UTC, datetime
 
 from domain.actors import Actor, ActorKind, Cause, audit_id
+from domain.admin_log import AdminLog
 from domain.changes import PENDING_GRACE, resume_pending
+from domain.coupon import validate_new_coupon
+from domain.course import Course
 from domain.enrollment import Action, Effect, EnrollmentStatus
+from domain.jobs import JobKind
+from domain.jobs import job_id as job_id_of
+from domain.money import Money
 from domain.ports import TransitionExtras
+from domain.viewer import Role, Viewer
 from tests.store.conftest import ManualClock, StoreEnv, unique
 from tests.store.test_enrollment_store import draft
 
@@ -79,3 +86,47 @@ async def test_a_later_change_keeps_the_outbox_entry_for_its_own_copy(store: Sto
     await services.enrollments.clear_pending(created.id, frozenset({Effect.AUDIT}), created.version)
     current = await services.enrollments.get(created.id)
     assert current is not None and Effect.AUDIT in current.pending
+
+
+async def test_course_coupon_and_job_changes_cut_off_before_their_entries_get_them_once(
+    store: StoreEnv,
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    services = dataclasses.replace(store.services, clock=clock)
+    admin = Viewer("admin-2", Role.ADMIN)
+    log = AdminLog(services.audit, clock, admin)
+    course = Course(unique("course"), "T", Money(100, "ZAR"), True)
+    coupon = validate_new_coupon(unique("C").upper().replace("-", ""), 10, None, 3, None, "ZAR")
+    # The changes alone, each with its entry in its own write, as if the process died right after.
+    assert await services.courses.insert_course(course, log.entry("createCourse", course.id, None))
+    assert await services.coupons.insert_coupon(coupon, log.entry("createCoupon", coupon.code, None))
+    enrollment = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.APPROVED, unique("u"), "c1")
+    )
+    assert enrollment is not None
+    await services.jobs.enqueue_for_approval(enrollment)
+    job_id = job_id_of(enrollment.id, JobKind.NOTIFY_STUDENT)
+    await store.collections.jobs.update_one({"_id": job_id}, {"$set": {"status": "DEAD"}})
+    retried = await services.jobs.retry_dead(job_id, clock.now(), log.entry("retryJob", job_id, None))
+    assert retried is not None
+    # A refused change (the course exists, the job is no longer DEAD) carries no entry anywhere.
+    assert not await services.courses.insert_course(course, log.entry("createCourse", course.id, None))
+    assert await services.jobs.retry_dead(job_id, clock.now(), log.entry("retryJob", job_id, None)) is None
+    targets = [course.id, coupon.code, job_id]
+    assert await store.collections.audit.count_documents({"targetId": {"$in": targets}}) == 0
+
+    clock.advance(PENDING_GRACE.total_seconds() + 1)
+    await resume_pending(services.changes)
+    await asyncio.gather(*(resume_pending(services.changes) for _ in range(5)))
+    entries = [doc async for doc in store.collections.audit.find({"targetId": {"$in": targets}})]
+    assert sorted((e["action"], e["targetId"]) for e in entries) == sorted(
+        [("createCourse", course.id), ("createCoupon", coupon.code), ("retryJob", job_id)]
+    )
+    assert {e["actor"]["id"] for e in entries} == {"admin-2"}
+    for collection, doc_id in (
+        (store.collections.courses, course.id),
+        (store.collections.coupons, coupon.code),
+        (store.collections.jobs, job_id),
+    ):
+        doc = await collection.find_one({"_id": doc_id})
+        assert doc is not None and doc["auditOutbox"] == []
