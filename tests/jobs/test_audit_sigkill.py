@@ -22,7 +22,7 @@ from sandbox.embedded import ManagedServer
 from store.database import Collections
 from tests.jobs.job_flows import CREATE_COURSE, database, eventually, job_settings
 from tests.jobs.stand_in_lms import Reply, StandInLms
-from tests.jobs.test_jobs_sigkill_restarts import RECOVERY_GUARD, Clients
+from tests.jobs.test_jobs_sigkill_restarts import RECOVERY_GUARD, Clients, kill_at_random_moments
 from tests.processes import HANG_GUARD, Enrollwire
 
 ENROLLMENTS = 240  # half approved (then half of those revoked), half rejected: 300 decisions
@@ -99,15 +99,7 @@ async def test_sigkill_during_decisions_leaves_the_audit_log_and_the_enrollments
                         sent.append(enrollment_id)
                         await decide(clients, enrollment_id, action)
 
-            async def chaos() -> None:
-                for point in points:
-                    while len(sent) < point:  # noqa: ASYNC110  (waits on the decisions loop)
-                        await asyncio.sleep(0.01)
-                    await asyncio.sleep(rng.uniform(0, 0.2))
-                    await server.kill()
-                    await server.start()
-
-            killing = asyncio.create_task(chaos())
+            killing = asyncio.create_task(kill_at_random_moments(server, sent, points, rng))
             await asyncio.gather(*(decided(n, i) for n, i in enumerate(ids)))
             async with asyncio.timeout(HANG_GUARD):
                 await killing
