@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
+from api.documents import load_manifest
 from api.safety import (
     UnsafeSettings,
     allowed_host_problems,
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     sandbox: bool | None = None
     pages: bool | None = None  # the browser pages under /app/
     connection_init_timeout_seconds: float = Field(default=3, gt=0)
+    # A manifest (JSON, SHA-256 -> document): only those documents run (api.documents).
+    trusted_documents: str | None = None
 
     # Card payments (server/payment_settings.py checks them): the gateway, iK Pay's credentials.
     payment_gateway: GatewayName | None = None  # sandbox in development, ikhokha in production
@@ -108,6 +111,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         allowed_host_problems(self.allowed_hosts)
+        if self.trusted_documents is not None:
+            try:
+                load_manifest(self.trusted_documents)
+            except ValueError as error:
+                raise UnsafeSettings(str(error)) from None
         if self.production:
             production_secret_problems(
                 self.auth_secret, self.webhook_secret, (DEV_AUTH_SECRET, DEV_WEBHOOK_SECRET)
