@@ -65,6 +65,10 @@ upgrade: lock test
 schema: $(STAMP)
 	$(BIN)/python -m resolvers.export > schema.graphql
 
+# The browser pages' documents, hashed: the manifest ENROLLWIRE_TRUSTED_DOCUMENTS can name.
+documents: $(NODE_STAMP)
+	node $(NODE_CLIENTS)/manifest.mjs > web/trusted-documents.json
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
@@ -43,6 +43,12 @@ class DocumentRefused(Exception):
 
     def as_error(self) -> dict[str, Any]:
         return {"message": self.message, "extensions": {"code": self.code}}
+
+
+class HasDocuments(Protocol):
+    """The view, as the WebSocket handlers see it."""
+
+    documents: Documents
 
 
 @dataclass(frozen=True)

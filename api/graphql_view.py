@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -180,6 +181,10 @@ class GraphQLView(GraphQL[Context, None]):
             if self._sockets is not None:
                 self._sockets.socket_closed()
             await timer.stop()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET naming its document by hash (no `query` parameter) is an operation, not a visit.
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
 
     async def execute_operation(  # Strawberry's signature
         self,

@@ -2,7 +2,8 @@
 
 Against a development server (what `make run` serves): no error, no warning, no notice. Against
 `enrollwire serve` in production, where introspection is off, the four audits whose document
-is `__type(name: $name)` get a validation error instead of data, and nothing else is reported. The summaries are printed whatever pytest captures, so the test output shows them.
+is `__type(name: $name)` get a validation error instead of data, and nothing else is reported.
+The summaries are printed whatever pytest captures, so the test output shows them.
 """
 
 from __future__ import annotations
