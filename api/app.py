@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> App:
         connection_init_timeout=settings.connection_init_timeout_seconds,
         # Automatic persisted queries learn documents from callers: development only.
         documents=Documents(
-            load_manifest(settings.trusted_documents) if settings.trusted_documents else None,
+            load_manifest(settings.trusted_manifest) if settings.trusted_manifest else None,
             automatic=settings.dev_features,
         ),
         sockets=metrics,

@@ -3,6 +3,7 @@ development, trusted documents (ENROLLWIRE_TRUSTED_DOCUMENTS), and GET by hash f
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -175,3 +176,14 @@ async def test_production_learns_nothing(production: CliServer) -> None:
     async with httpx.AsyncClient(base_url=production.base_url) as http:
         response = await http.post("/graphql", json={"extensions": by_hash("{ __typename }")})
     assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
+
+
+@pytest.mark.parametrize(("value", "refused"), [(None, True), ("off", False), (str(PAGES_MANIFEST), False)])
+def test_production_names_its_documents_policy(value: str | None, refused: bool) -> None:
+    """Fail closed: production starts only once ENROLLWIRE_TRUSTED_DOCUMENTS says which documents run."""
+    start = functools.partial(test_settings, "mongodb://db", "redis://cache", env="production")
+    if refused:
+        with pytest.raises(ValidationError, match="production needs ENROLLWIRE_TRUSTED_DOCUMENTS"):
+            start(trusted_documents=value)
+    else:
+        assert start(trusted_documents=value).trusted_manifest == (None if value == "off" else value)
