@@ -56,7 +56,9 @@ async def test_the_manifest_holds_every_document_of_the_pages() -> None:
     assert json.loads(output) == json.loads(PAGES_MANIFEST.read_text()), "stale: run `make documents`"
 
 
-@pytest.mark.parametrize("page", sorted({*WEB.glob("*.html"), *(WEB / "static").glob("*.js")}), ids=str)
+@pytest.mark.parametrize(
+    "page", sorted({*WEB.glob("*.html"), *(WEB / "static").glob("*.js")}), ids=lambda p: p.name
+)
 def test_pages_write_documents_only_in_documents_js(page: Path) -> None:
     if page.name == "documents.js":
         return
