@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
@@ -49,6 +49,17 @@ class HasDocuments(Protocol):
     """The view, as the WebSocket handlers see it."""
 
     documents: Documents
+
+
+def resolve_operation(view: object, payload: dict[str, Any]) -> DocumentRefused | None:
+    """A WebSocket operation's payload gets the document it names (in place); else the refusal."""
+    documents = cast("HasDocuments", view).documents
+    try:
+        resolved = documents.resolve(payload.get("query"), payload.get("extensions"))
+    except DocumentRefused as refusal:
+        return refusal
+    payload["query"] = resolved.query  # the handlers' well-formedness check follows
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from api.documents import DocumentRefused, HasDocuments
+from api.documents import resolve_operation
 from api.legacy_ws import well_formed
 from realtime.feeds.member import Member
 from realtime.feeds.socket import FAST_SEND, FastSend, Sink, current_sink
@@ -91,14 +91,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         payload = message.get("payload")
         operation_id = message.get("id")
         if self.connection_acknowledged and isinstance(payload, dict) and isinstance(operation_id, str):
-            documents = cast("HasDocuments", self.view).documents
-            try:
-                resolved = documents.resolve(payload.get("query"), payload.get("extensions"))
-            except DocumentRefused as refusal:
+            refusal = resolve_operation(self.view, cast("dict[str, Any]", payload))
+            if refusal is not None:
                 error = cast("Any", [refusal.as_error()])
                 await self.send_message({"id": operation_id, "type": "error", "payload": error})
                 return
-            payload["query"] = cast("str", resolved.query)  # checked by well_formed below
         if not well_formed(message.get("id"), payload):
             # Strawberry's handler would die on it and drop the socket without a close code.
             await self.handle_invalid_message("Invalid subscribe message")
