@@ -38,6 +38,7 @@ ACCEPTS = [
     (SPEC, SPEC),
     (f"{SPEC}, {JSON};q=0.9", SPEC),
     (f"{SPEC};q=0.5, {JSON}", JSON),
+    (f"{SPEC};q=0, */*", JSON),  # q=0: "not acceptable"
 ]
 
 
