@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The npm clients the tests run (graphql-http's audit, Apollo Client): npm ci, from the lock.
+NODE_CLIENTS := tools/graphql-clients
+NODE_STAMP := $(NODE_CLIENTS)/node_modules/.package-lock.json
 UV := $(BIN)/uv
 # Pins the interpreter the lock is resolved for; the image and CI run 3.11.
 LOCK_PYTHON := 3.11
 LOCK_FLAGS := --generate-hashes --universal --python-version $(LOCK_PYTHON) --quiet --custom-compile-command "make lock"
 
-.PHONY: run test lint typecheck schema bench install lock upgrade clean browser
+.PHONY: run test lint typecheck schema documents bench install lock upgrade clean browser
 
 # Installs only from requirements/*.txt with every hash checked: nothing is resolved here.
 # uv comes first from its own one-line lock (pip checks its hash), then syncs the venv to the
@@ -20,7 +23,12 @@ $(STAMP): requirements/bootstrap.txt requirements/dev.txt pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# npm ci installs exactly package-lock.json, every package checked against its integrity hash.
+$(NODE_STAMP): $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
 	ENROLLWIRE_SANDBOX=$${ENROLLWIRE_SANDBOX:-true} $(BIN)/enrollwire serve --seed-demo
@@ -38,7 +46,7 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: lint typecheck browser
+test: lint typecheck browser $(NODE_STAMP)
 	$(BIN)/pytest
 
 # Re-resolves every lock to the newest versions pyproject.toml allows. The runtime lock is
@@ -57,8 +65,12 @@ upgrade: lock test
 schema: $(STAMP)
 	$(BIN)/python -m resolvers.export > schema.graphql
 
+# The browser pages' documents, hashed: the manifest ENROLLWIRE_TRUSTED_DOCUMENTS can name.
+documents: $(NODE_STAMP)
+	node $(NODE_CLIENTS)/manifest.mjs > web/trusted-documents.json
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(NODE_CLIENTS)/node_modules

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.documents import Documents, load_manifest
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
 from api.ikhokha_webhook import ikhokha_endpoint
@@ -112,6 +113,11 @@ def create_app(settings: Settings) -> App:
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),
         connection_init_timeout=settings.connection_init_timeout_seconds,
+        # Automatic persisted queries learn documents from callers: development only.
+        documents=Documents(
+            load_manifest(settings.trusted_manifest) if settings.trusted_manifest else None,
+            automatic=settings.dev_features,
+        ),
         sockets=metrics,
     )
 

@@ -16,16 +16,31 @@ from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from api.auth import TokenPolicy, verify_token, viewer_from_header
+from api.documents import DocumentRefused, Documents
+from api.graphql_http import (
+    JSON,
+    as_graphql_response,
+    cache_headers,
+    is_request_error,
+    request_error_status,
+    status_for_codes,
+    wants_graphql_response,
+)
 from api.legacy_ws import LegacyWSHandler
 from api.state import runtime_of
 from api.websocket_handlers import SocketContext, SocketTimer, TransportWSHandler
@@ -72,6 +87,7 @@ class GraphQLView(GraphQL[Context, None]):
         max_page_size: int,
         allowed_origins: Sequence[str],
         connection_init_timeout: float,
+        documents: Documents,
         sockets: SocketGauge | None = None,
     ) -> None:
         super().__init__(
@@ -85,6 +101,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=allowed_origins,
         )
         self._sockets = sockets
+        self.documents = documents
         self._init_timeout = connection_init_timeout
         self._tokens = tokens
         self._max_page_size = max_page_size
@@ -148,7 +165,7 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         if not isinstance(request, WebSocket):
-            return await super().run(request, context, root_value)
+            return await self._run_http(request, context)
         own = await self.get_context(request, request)
         assert isinstance(own, SocketContext)
         timer = SocketTimer(request)
@@ -164,6 +181,62 @@ class GraphQLView(GraphQL[Context, None]):
             if self._sockets is not None:
                 self._sockets.socket_closed()
             await timer.stop()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET naming its document by hash (no `query` parameter) is an operation, not a visit.
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
+    async def execute_operation(  # Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        if isinstance(request_data, GraphQLRequestData):  # a list is a batch, refused further on
+            resolved = self.documents.resolve(request_data.query, request_data.extensions)
+            if isinstance(resolved.query, str):
+                request_data.query = resolved.query
+            request.state.resolved_document = resolved
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)
+        request.state.ran_clean = not result.errors
+        if result.errors and is_request_error(result) and wants_graphql_response(request):
+            del body["data"]  # the spec: no `data` entry when the document did not run
+            request.state.graphql_status = request_error_status(result.errors)
+        return body
+
+    async def _run_http(self, request: Request, context: Context) -> Response:
+        spec = wants_graphql_response(request)
+        try:
+            response = await super().run(request, context)
+        except DocumentRefused as refusal:
+            status = status_for_codes({refusal.code}) if spec else 200
+            response = JSONResponse({"errors": [refusal.as_error()]}, status_code=status)
+        except HTTPException as error:
+            if not spec:
+                raise  # Strawberry's plain-text reason, as before
+            # The spec's media type carries request errors as a GraphQL response without `data`;
+            # a mutation over GET is 405, naming the method that may carry it.
+            if isinstance(error.__cause__, InvalidOperationTypeError):
+                error.status_code = 405
+            response = JSONResponse({"errors": [{"message": error.reason}]}, status_code=error.status_code)
+            if error.status_code == 405:
+                response.headers["Allow"] = "POST"
+        if not response.headers.get("content-type", "").startswith(JSON):
+            return response  # GraphiQL's page
+        if spec:
+            as_graphql_response(response, getattr(request.state, "graphql_status", None))
+        state = request.state
+        resolved, clean = getattr(state, "resolved_document", None), getattr(state, "ran_clean", False)
+        response.headers.update(cache_headers(request, response, resolved, clean))
+        return response
 
     def _token_left(self, context: Context) -> float | None:
         viewer = context.viewer

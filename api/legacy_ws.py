@@ -7,6 +7,7 @@ from typing import Any, cast
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from api.documents import resolve_operation
 from resolvers.context import Context
 
 LEGACY_CLIENT_TYPES = frozenset({"connection_init", "connection_terminate", "start", "stop"})
@@ -38,6 +39,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_start(self, message: StartMessage) -> None:
+        payload = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            refusal = resolve_operation(self.view, cast("dict[str, Any]", payload))
+            if refusal is not None:
+                reply = {"type": "error", "id": str(message.get("id")), "payload": refusal.as_error()}
+                await self.send_message(cast("OperationMessage", reply))
+                return
         if not well_formed(message.get("id"), message.get("payload")):
             await self.send_message(
                 {

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
@@ -20,6 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from api.documents import resolve_operation
 from api.legacy_ws import well_formed
 from realtime.feeds.member import Member
 from realtime.feeds.socket import FAST_SEND, FastSend, Sink, current_sink
@@ -88,6 +89,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
+        operation_id = message.get("id")
+        if self.connection_acknowledged and isinstance(payload, dict) and isinstance(operation_id, str):
+            refusal = resolve_operation(self.view, cast("dict[str, Any]", payload))
+            if refusal is not None:
+                error = cast("Any", [refusal.as_error()])
+                await self.send_message({"id": operation_id, "type": "error", "payload": error})
+                return
         if not well_formed(message.get("id"), payload):
             # Strawberry's handler would die on it and drop the socket without a close code.
             await self.handle_invalid_message("Invalid subscribe message")

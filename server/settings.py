@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
+from api.documents import load_manifest
 from api.safety import (
     UnsafeSettings,
     allowed_host_problems,
@@ -21,6 +22,7 @@ from server.payment_settings import GatewayName, card_payment_problems
 
 log = logging.getLogger(__name__)
 
+TRUSTED_DOCUMENTS_OFF = "off"
 DEV_AUTH_SECRET = "enrollwire-development-auth-secret-change-me"
 DEV_WEBHOOK_SECRET = "enrollwire-development-webhook-secret-change-me"
 
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     sandbox: bool | None = None
     pages: bool | None = None  # the browser pages under /app/
     connection_init_timeout_seconds: float = Field(default=3, gt=0)
+    # A manifest (JSON, SHA-256 -> document): only those documents run (api.documents); `off`:
+    # any document runs. Production needs one or the other said explicitly.
+    trusted_documents: str | None = None
 
     # Card payments (server/payment_settings.py checks them): the gateway, iK Pay's credentials.
     payment_gateway: GatewayName | None = None  # sandbox in development, ikhokha in production
@@ -108,6 +113,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         allowed_host_problems(self.allowed_hosts)
+        if self.trusted_manifest is not None:
+            try:
+                load_manifest(self.trusted_manifest)
+            except ValueError as error:
+                raise UnsafeSettings(str(error)) from None
         if self.production:
             production_secret_problems(
                 self.auth_secret, self.webhook_secret, (DEV_AUTH_SECRET, DEV_WEBHOOK_SECRET)
@@ -118,6 +128,11 @@ class Settings(BaseSettings):
                 raise UnsafeSettings("ENROLLWIRE_SANDBOX=true is refused in production")
             if not self.public_url and not is_loopback_host(self.host):
                 raise UnsafeSettings("production needs ENROLLWIRE_PUBLIC_URL (the URL clients reach)")
+            if self.trusted_documents is None:
+                raise UnsafeSettings(
+                    "production needs ENROLLWIRE_TRUSTED_DOCUMENTS: the manifest of the documents its "
+                    "clients send (the browser pages': web/trusted-documents.json), or `off` to run any"
+                )
         elif self.development_requested and not self.loopback and not self.development_secrets:
             raise UnsafeSettings(
                 f"development features (ENROLLWIRE_ENV=development / ENROLLWIRE_SANDBOX=true) with real "
@@ -161,6 +176,11 @@ class Settings(BaseSettings):
     @property
     def development_secrets(self) -> bool:
         return self.auth_secret == DEV_AUTH_SECRET or self.webhook_secret == DEV_WEBHOOK_SECRET
+
+    @property
+    def trusted_manifest(self) -> str | None:
+        """The trusted-documents manifest's path; None: any document runs."""
+        return None if self.trusted_documents in (None, TRUSTED_DOCUMENTS_OFF) else self.trusted_documents
 
     @property
     def token_policy(self) -> TokenPolicy:

@@ -61,6 +61,8 @@ async def cli_server(mongodb_url: str, redis_url: str, log: Path, **env: str) ->
         "ENROLLWIRE_ALLOWED_HOSTS": "127.0.0.1",
         "ENROLLWIRE_IKHOKHA_APP_ID": "test-app-id",
         "ENROLLWIRE_IKHOKHA_APP_SECRET": "test-app-secret-0123456789abcdef",
+        # Production names its documents policy; the tests send documents of their own.
+        "ENROLLWIRE_TRUSTED_DOCUMENTS": "off",
         **env,
     }
     base = f"http://127.0.0.1:{port}"

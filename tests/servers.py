@@ -30,6 +30,8 @@ PRODUCTION_PAYMENTS: dict[str, Any] = {
     "allowed_hosts": ["127.0.0.1"],
     "ikhokha_app_id": "test-app-id",
     "ikhokha_app_secret": "test-app-secret-0123456789abcdef",
+    # Production names its documents policy; these tests send documents of their own.
+    "trusted_documents": "off",
 }
 
 

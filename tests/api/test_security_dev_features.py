@@ -114,6 +114,7 @@ PRODUCTION = {
     "ENROLLWIRE_ENV": "production",
     "ENROLLWIRE_MONGODB_URL": "mongodb://127.0.0.1:1",
     "ENROLLWIRE_REDIS_URL": "redis://127.0.0.1:1",
+    "ENROLLWIRE_TRUSTED_DOCUMENTS": "off",
 }
 REFUSED = {
     "sandbox on a public address": (

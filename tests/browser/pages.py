@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import BrowserContext, Locator, Page, ViewportSize, expect
 
+from api.documents import sha256_hex
 from domain.course import Course
 from domain.money import Money
 from domain.services import Services
 from sandbox.demo import seed_demo
+from server.settings import Settings
+from tests.servers import test_settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=860)
 EXTRA_COURSE = Course("websockets-301", "WebSockets in Depth", Money(99_00, "ZAR"), True)
+PAGES_MANIFEST = Path(__file__).resolve().parent.parent.parent / "web" / "trusted-documents.json"
+# What a test does behind the pages' backs (another student enrolling): registered beside them.
+ENROLL = """
+mutation($input: EnrollInput!) { enroll(input: $input) { enrollment { status } errors { code } } }
+"""
+
+
+@cache
+def trusted_manifest(*setup: str) -> str:
+    """The pages' generated manifest plus the tests' own documents, in a file for the server."""
+    manifest = json.loads(PAGES_MANIFEST.read_text()) | {sha256_hex(d): d for d in (ENROLL, *setup)}
+    folder = Path(tempfile.mkdtemp(prefix="enrollwire-trusted-"))
+    (folder / "trusted.json").write_text(json.dumps(manifest))
+    return str(folder / "trusted.json")
+
+
+def page_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Settings:
+    """The browser tests run with trusted documents on: a page sending a document that is not in
+    the generated manifest fails them (and whatever runs in this mode runs without it)."""
+    return test_settings(mongodb_url, redis_url, trusted_documents=trusted_manifest(), **overrides)
 
 
 async def seed(services: Services) -> None:

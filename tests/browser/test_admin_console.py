@@ -11,19 +11,18 @@ from sandbox.demo import DEMO_STUDENT
 from sandbox.embedded import ManagedServer
 from tests.browser.pages import (
     ARTIFACTS,
+    ENROLL,
     EXTRA_COURSE,
     Screenshots,
     card,
     connection,
     open_page,
+    page_settings,
     seed,
     sign_in,
 )
-from tests.servers import GraphQLClient, serve, test_settings
+from tests.servers import GraphQLClient, serve
 
-ENROLL = """
-mutation($input: EnrollInput!) { enroll(input: $input) { enrollment { status } errors { code } } }
-"""
 OTHERS = ("student-b", "student-c")
 
 
@@ -31,7 +30,7 @@ async def test_reject_with_a_reason_bulk_approve_and_retry_a_dead_job(
     browser: Browser, mongo_server: ManagedServer, redis_server: ManagedServer
 ) -> None:
     # The sandbox LMS fails its first call and a job gets one attempt: one provisioning job dies.
-    settings = test_settings(mongo_server.url, redis_server.url, sandbox_lms_fail_first=1, job_max_attempts=1)
+    settings = page_settings(mongo_server.url, redis_server.url, sandbox_lms_fail_first=1, job_max_attempts=1)
     shot = Screenshots(ARTIFACTS / "admin")
     student = await browser.new_context()
     staff = await browser.new_context()

@@ -15,7 +15,18 @@ from playwright.async_api import Browser, expect
 from sandbox.demo import DEMO_STUDENT
 from sandbox.embedded import ManagedServer
 from tests.api.card_support import card_app
-from tests.browser.pages import ARTIFACTS, DESKTOP, PHONE, Screenshots, card, connection, open_page, sign_in
+from tests.api.webhook_support import CREATE_COURSE
+from tests.browser.pages import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    Screenshots,
+    card,
+    connection,
+    open_page,
+    sign_in,
+    trusted_manifest,
+)
 
 
 async def test_pay_on_the_hosted_page_and_the_return_page_turns_with_the_other_tab(
@@ -24,7 +35,9 @@ async def test_pay_on_the_hosted_page_and_the_return_page_turns_with_the_other_t
     shot = Screenshots(ARTIFACTS / "card")
     student = await browser.new_context(viewport=DESKTOP)
     try:
-        async with card_app(mongo_server, redis_server) as gateway:
+        async with card_app(
+            mongo_server, redis_server, trusted_documents=trusted_manifest(CREATE_COURSE)
+        ) as gateway:
             base = gateway.running.base_url
             course = await gateway.course(price=49_900)
             title = f"Course {course}"

@@ -10,27 +10,25 @@ from sandbox.embedded import ManagedServer
 from tests.browser.pages import (
     ARTIFACTS,
     DESKTOP,
+    ENROLL,
     EXTRA_COURSE,
     PHONE,
     Screenshots,
     card,
     connection,
     open_page,
+    page_settings,
     pending_row,
     seed,
     sign_in,
 )
-from tests.servers import GraphQLClient, free_port, serve, test_settings
+from tests.servers import GraphQLClient, free_port, serve
 
 PYTHON = "Python for Beginners"
 GRAPHQL = "Real-time GraphQL"
 WEBSOCKETS = EXTRA_COURSE.title
 # Hang guard for reconnecting: the client's backoff is capped at 8 s.
 RECONNECT_MS = 30_000
-
-ENROLL = """
-mutation($input: EnrollInput!) { enroll(input: $input) { enrollment { status } errors { code } } }
-"""
 
 
 async def _all_show(pages: list[Page], title: str, button: str) -> None:
@@ -43,7 +41,7 @@ async def test_two_student_tabs_and_an_admin_stay_live_through_a_restart(
 ) -> None:
     # The card checkout's reconciliation waits out this test (its first look is an hour on), so
     # the job counts below do not depend on how long the test takes.
-    settings = test_settings(mongo_server.url, redis_server.url, reconcile_after_seconds=3600)
+    settings = page_settings(mongo_server.url, redis_server.url, reconcile_after_seconds=3600)
     shot = Screenshots(ARTIFACTS / "live")
     student = await browser.new_context(viewport=DESKTOP)
     staff = await browser.new_context(viewport=DESKTOP)

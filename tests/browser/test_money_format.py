@@ -7,8 +7,8 @@ from playwright.async_api import Browser, expect
 from domain.course import Course
 from domain.money import Money, format_money
 from sandbox.embedded import ManagedServer
-from tests.browser.pages import DESKTOP, card, open_page
-from tests.servers import serve, test_settings
+from tests.browser.pages import DESKTOP, card, open_page, page_settings
+from tests.servers import serve
 
 COURSES = (
     Course("yen", "Priced in yen", Money(1000, "JPY"), True),
@@ -24,7 +24,7 @@ async def test_catalogue_prices_follow_the_currency_exponent(
 ) -> None:
     context = await browser.new_context(viewport=DESKTOP)
     try:
-        async with serve(test_settings(mongo_server.url, redis_server.url)) as running:
+        async with serve(page_settings(mongo_server.url, redis_server.url)) as running:
             for course in COURSES:
                 assert await running.app.runtime.services.courses.insert_course(course)
             page = await open_page(context, f"{running.base_url}/app/")

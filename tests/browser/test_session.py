@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from sandbox.embedded import ManagedServer
-from tests.browser.pages import connection, open_page, seed, sign_in
-from tests.servers import serve, test_settings
+from tests.browser.pages import connection, open_page, page_settings, seed, sign_in
+from tests.servers import serve
 
 # Once per tab (sessionStorage), so signing in afterwards is not undone by the next load.
 FORGED = """
@@ -28,7 +28,7 @@ async def test_a_refused_token_shows_session_expired_then_sign_in_works(
     context = await browser.new_context()
     try:
         await context.add_init_script(FORGED % json.dumps(f"enrollwire.session.{who}"))
-        async with serve(test_settings(mongo_server.url, redis_server.url, job_workers=0)) as running:
+        async with serve(page_settings(mongo_server.url, redis_server.url, job_workers=0)) as running:
             await seed(running.app.runtime.services)
             page = await open_page(context, f"{running.base_url}{path}")
             await expect(connection(page)).to_have_text("Session expired: sign in again")

@@ -27,6 +27,7 @@ PRODUCTION: dict[str, Any] = {
     "public_url": "https://school.example",
     "ikhokha_app_id": "APP-1",
     "ikhokha_app_secret": APP_SECRET,
+    "trusted_documents": "off",
 }
 
 

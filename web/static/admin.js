@@ -1,23 +1,7 @@
 // The admin console: the pending queue kept live by adminEnrollmentEvents, decisions, and the job list.
 import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { APPROVE, BULK, EVENTS, JOBS, PENDING, REJECT, RETRY_JOB } from "./documents.js";
 
-const ROW = `fragment Row on Enrollment {
-  id userId status version createdAt paymentReference
-  course { title } amountDue { amount currency } amountPaid { amount currency }
-}`;
-const PENDING = `query Pending { pendingEnrollments(first: 100) { edges { node { ...Row } } totalCount } } ${ROW}`;
-const EVENTS = `subscription Events { adminEnrollmentEvents { type enrollment { ...Row } } } ${ROW}`;
-const DECIDED = "enrollment { ...Row } errors { code message }";
-const APPROVE = `mutation Approve($id: ID!) { approveEnrollment(enrollmentId: $id) { ${DECIDED} } } ${ROW}`;
-const REJECT = `mutation Reject($id: ID!, $reason: String!) {
-  rejectEnrollment(enrollmentId: $id, reason: $reason) { ${DECIDED} } } ${ROW}`;
-const BULK = `mutation BulkApprove($ids: [ID!]!) {
-  bulkApproveEnrollments(enrollmentIds: $ids) { approved { ...Row } errors { code message } } } ${ROW}`;
-const JOBS = `query Jobs($status: JobStatus) {
-  jobs(status: $status, first: 100) { edges { node { id kind enrollmentId status attempts nextRunAt lastError } } totalCount }
-  jobStats { pending running succeeded dead }
-}`;
-const RETRY_JOB = "mutation RetryJob($id: ID!) { retryJob(id: $id) { job { id status } errors { code message } } }";
 const MAX_REMEMBERED = 1000;
 const JOBS_IN_FLIGHT_MS = 2000;
 const JOBS_RETRY_MS = 5000;

@@ -1,19 +1,6 @@
 // The catalogue: one card per published course, each bound to its courseCard subscription.
 import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
-
-const CARD = `fragment Card on CourseCard {
-  course { id title price { amount currency } }
-  buttonText action disabled hasAccess version
-  enrollment {
-    id status paymentMethod paymentReference couponCode rejectionReason
-    amountDue { amount currency } access { status attempts }
-  }
-}`;
-const CARDS = `query Cards { courseCards { ...Card } } ${CARD}`;
-const LIVE_CARD = `subscription LiveCard($courseId: ID!) { courseCard(courseId: $courseId) { ...Card } } ${CARD}`;
-const PAYLOAD = "card { ...Card } payment { redirectUrl } errors { code message }";
-const ENROLL = `mutation Enroll($input: EnrollInput!) { enroll(input: $input) { ${PAYLOAD} } } ${CARD}`;
-const RETRY = `mutation RetryPayment($id: ID!) { retryPayment(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
+import { CARDS, ENROLL, LIVE_CARD, RETRY } from "./documents.js";
 
 const STATUS = {
   PENDING_PAYMENT: "Waiting for your payment.",
