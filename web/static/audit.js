@@ -1,15 +1,9 @@
 // The audit log for admins: filters (actor, action, enrollment, time range), newest first,
 // keyset-paged with Load more. The filters live in the address, so a filtered view can be linked.
 import { SessionExpired, chrome, graphql, messageOf, session } from "./live.js";
+import { AUDIT } from "./documents.js";
 import { actorText, enrollmentLink, signInButtons, when } from "./records.js";
 
-const AUDIT = `query Audit($filter: AuditFilter, $first: Int, $after: String) {
-  auditLog(filter: $filter, first: $first, after: $after) {
-    edges { node { id at actor { kind id } action enrollmentId targetId detail } }
-    pageInfo { hasNextPage endCursor }
-    totalCount
-  }
-}`;
 const TEXT_FILTERS = ["actorId", "action", "enrollmentId"];
 const TIME_FILTERS = ["from", "to"];
 const DEFAULT_PAGE = 50;

@@ -36,3 +36,25 @@ export const LIVE_CARD = `subscription LiveCard($courseId: ID!) { courseCard(cou
 const PAYLOAD = "card { ...Card } payment { redirectUrl } errors { code message }";
 export const ENROLL = `mutation Enroll($input: EnrollInput!) { enroll(input: $input) { ${PAYLOAD} } } ${CARD}`;
 export const RETRY = `mutation RetryPayment($id: ID!) { retryPayment(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
+
+// One enrollment for an admin: details, timeline, Revoke.
+const FIELDS = `fragment Full on Enrollment {
+  id userId userEmail courseId course { title } status paymentMethod version createdAt
+  amountDue { amount currency } amountPaid { amount currency } couponCode paymentReference
+  gatewayTransactionId rejectionReason approvedAt rejectedAt revokedAt decidedBy
+  access { status attempts lastError }
+  history { at version status previousStatus actor { kind id } action reason }
+}`;
+export const ENROLLMENT = `query Enrollment($id: ID!) { enrollment(id: $id) { ...Full } } ${FIELDS}`;
+export const ENROLLMENT_EVENTS = "subscription EnrollmentEvents { adminEnrollmentEvents { enrollment { id } } }";
+export const REVOKE = `mutation Revoke($id: ID!, $reason: String!) {
+  revokeEnrollment(enrollmentId: $id, reason: $reason) { enrollment { ...Full } errors { code message } } } ${FIELDS}`;
+
+// The audit log.
+export const AUDIT = `query Audit($filter: AuditFilter, $first: Int, $after: String) {
+  auditLog(filter: $filter, first: $first, after: $after) {
+    edges { node { id at actor { kind id } action enrollmentId targetId detail } }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}`;

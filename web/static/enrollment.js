@@ -1,19 +1,8 @@
 // One enrollment for an admin: its details, its timeline (history with actors), and Revoke.
 // Kept live by adminEnrollmentEvents: an event for this enrollment makes the page re-read it.
 import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { ENROLLMENT, ENROLLMENT_EVENTS, REVOKE } from "./documents.js";
 import { actorText, signInButtons, when } from "./records.js";
-
-const FIELDS = `fragment Full on Enrollment {
-  id userId userEmail courseId course { title } status paymentMethod version createdAt
-  amountDue { amount currency } amountPaid { amount currency } couponCode paymentReference
-  gatewayTransactionId rejectionReason approvedAt rejectedAt revokedAt decidedBy
-  access { status attempts lastError }
-  history { at version status previousStatus actor { kind id } action reason }
-}`;
-const READ = `query Enrollment($id: ID!) { enrollment(id: $id) { ...Full } } ${FIELDS}`;
-const EVENTS = "subscription Events { adminEnrollmentEvents { enrollment { id } } }";
-const REVOKE = `mutation Revoke($id: ID!, $reason: String!) {
-  revokeEnrollment(enrollmentId: $id, reason: $reason) { enrollment { ...Full } errors { code message } } } ${FIELDS}`;
 
 const id = new URLSearchParams(location.search).get("id");
 const auth = session("admin");
@@ -99,7 +88,7 @@ async function read() {
     do {
       readAgain = false;
       try {
-        const { enrollment } = await graphql(READ, { id }, token);
+        const { enrollment } = await graphql(ENROLLMENT, { id }, token);
         if (!enrollment) {
           say(`There is no enrollment ${id}.`);
           return;
@@ -121,7 +110,7 @@ async function read() {
 
 function listen(client) {
   client.subscribe(
-    { query: EVENTS },
+    { query: ENROLLMENT_EVENTS },
     {
       next: ({ data }) => {
         if (data?.adminEnrollmentEvents.enrollment.id === id) read();
