@@ -25,6 +25,8 @@ from api.ikhokha_webhook import ikhokha_endpoint
 from api.internal import internal_listener
 from api.limits import BodyLimit
 from api.metrics import Metrics
+from api.rate_limit_edge import EdgeLimits, bad_signature_limit
+from api.rate_limits import RateLimiter
 from api.request_ids import RequestId
 from api.safety import allowed_hosts
 from api.security_headers import SecurityHeaders
@@ -68,15 +70,23 @@ def create_app(settings: Settings) -> App:
         max_page_size=settings.max_page_size,
     )
     metrics = Metrics()
+    # The keys carry the database's name: the instances of one deployment share both.
+    limiter = RateLimiter(
+        settings.redis_url, settings.rate_limit_rules, f"enrollwire:{settings.mongodb_db}", metrics
+    )
+    bad_signatures = bad_signature_limit(limiter, settings.proxy_networks)
     schema = build_schema(limits, metrics)
     ikpay = mounted_standin(settings)  # development only: iK Pay's stand-in under /sandbox/ikpay
 
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
-        async with open_runtime(
-            settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
-        ) as runtime:
+        async with (
+            contextlib.aclosing(limiter),
+            open_runtime(
+                settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
+            ) as runtime,
+        ):
             app.runtime = runtime
             if ikpay is not None:
                 ikpay.use_client(runtime.http)
@@ -114,6 +124,7 @@ def create_app(settings: Settings) -> App:
         connection_init_timeout=settings.connection_init_timeout_seconds,
         sockets=metrics,
     )
+    edge = EdgeLimits(view, limiter, settings.token_policy, settings.proxy_networks)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -130,19 +141,23 @@ def create_app(settings: Settings) -> App:
         routes=[
             Route(
                 "/graphql",
-                BodyLimit(view, settings.max_body_bytes, settings.body_timeout_seconds),
+                BodyLimit(edge, settings.max_body_bytes, settings.body_timeout_seconds),
                 methods=["GET", "POST"],
             ),
-            WebSocketRoute("/graphql", view),
+            WebSocketRoute("/graphql", edge),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *sandbox_job_routes(settings),
             Route(
                 "/webhooks/payments",
-                webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery),
+                webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery, bad_signatures),
                 methods=["POST"],
             ),
-            Route("/webhooks/ikhokha", ikhokha_endpoint(metrics.webhook_delivery), methods=["POST"]),
+            Route(
+                "/webhooks/ikhokha",
+                ikhokha_endpoint(metrics.webhook_delivery, bad_signatures),
+                methods=["POST"],
+            ),
             *(checkout.routes() if settings.sandbox_enabled else []),
             *(ikpay.routes() if ikpay is not None else []),
             *page_routes(settings),

@@ -124,6 +124,18 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.rate_limited_requests = Counter(
+            "enrollwire_rate_limited",
+            "Requests, sockets and deliveries refused by a rate limit (api.rate_limits)",
+            ["rule"],
+            registry=r,
+        )
+        self.rate_limit_fail_open = Counter(
+            "enrollwire_rate_limit_fail_open",
+            "Limit checks let through without counting because Redis did not answer",
+            ["rule"],
+            registry=r,
+        )
         self._job_stats: Callable[[], Awaitable[JobStats]] | None = None
         self.realtime_lag = LagHistogram(
             "enrollwire_realtime_lag_seconds",
@@ -172,6 +184,12 @@ class Metrics:
 
     def webhook_delivery(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()
+
+    def rate_limited(self, rule: str) -> None:
+        self.rate_limited_requests.labels(rule).inc()
+
+    def rate_limit_failed_open(self, rule: str) -> None:
+        self.rate_limit_fail_open.labels(rule).inc()
 
     def job_attempt(self, kind: JobKind, result: str) -> None:
         self.job_attempts.labels(kind.value.lower(), result).inc()

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
+from api.client_ip import Network, parse_networks
+from api.rate_limit_rules import RateLimitRules, parse_rules
 from api.safety import (
     UnsafeSettings,
     allowed_host_problems,
@@ -82,6 +84,8 @@ class Settings(BaseSettings):
     sandbox: bool | None = None
     pages: bool | None = None  # the browser pages under /app/
     connection_init_timeout_seconds: float = Field(default=3, gt=0)
+    rate_limits: str = ""  # api.rate_limit_rules: `name=N/period;...` over the defaults, or `off`
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # CIDRs whose X-Forwarded-For is believed
 
     # Card payments (server/payment_settings.py checks them): the gateway, iK Pay's credentials.
     payment_gateway: GatewayName | None = None  # sandbox in development, ikhokha in production
@@ -100,6 +104,9 @@ class Settings(BaseSettings):
         origins = data.get("allowed_origins")
         if isinstance(origins, str):
             data["allowed_origins"] = [o.strip().rstrip("/") for o in origins.split(",") if o.strip()]
+        proxies = data.get("trusted_proxies")
+        if isinstance(proxies, str):
+            data["trusted_proxies"] = [p.strip() for p in proxies.split(",") if p.strip()]
         hosts = data.get("allowed_hosts")
         if isinstance(hosts, str):
             data["allowed_hosts"] = [h.strip() for h in hosts.split(",") if h.strip()]
@@ -125,6 +132,20 @@ class Settings(BaseSettings):
                 f"{self.public_url}): set ENROLLWIRE_ENV=production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _rate_limits_valid(self) -> Settings:
+        self.rate_limit_rules  # noqa: B018  (ValueError naming the setting, at start)
+        self.proxy_networks  # noqa: B018
+        return self
+
+    @property
+    def rate_limit_rules(self) -> RateLimitRules:
+        return parse_rules(self.rate_limits)
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _card_payments_safe(self) -> Settings:
