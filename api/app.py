@@ -98,7 +98,10 @@ def create_app(settings: Settings) -> App:
             metrics.watch_hub(
                 lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
             )
-            metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
+            metrics.watch_jobs(
+                lambda: services.jobs.stats(services.clock.now()),
+                lambda: services.jobs.oldest_pending(services.clock.now()),
+            )
             async with contextlib.AsyncExitStack() as internal:
                 if settings.metrics_port is not None:
 

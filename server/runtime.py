@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from domain.changes import lapse_due_holds, resume_pending
 from domain.checkouts import CheckoutDesk
+from domain.enrollment_outcomes import ObservedPublisher
 from domain.jobs import JobKind, RetryPolicy
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
@@ -81,7 +82,7 @@ def build_services(
         courses=MongoCourseStore(collections),
         coupons=MongoCouponStore(collections),
         enrollments=MongoEnrollmentStore(collections),
-        publisher=ChangePublisher(hub),
+        publisher=ObservedPublisher(ChangePublisher(hub), observer),
         jobs=MongoJobQueue(collections),
         clock=SystemClock(),
         payments=payments,

@@ -250,20 +250,43 @@ class MongoJobQueue:
         return min(times, default=None)
 
     async def stats(self, now: datetime) -> JobStats:
+        """The live statuses in one read through the `by_status` index (one read: a job moving
+        from PENDING to RUNNING meanwhile is counted once), never by grouping the whole history."""
         counts = {status: 0 for status in JobStatus}
-        async for row in await self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+        live = [s.value for s in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD)]
+        pipeline: list[Doc] = [
+            {"$match": {"status": {"$in": live}}},
+            {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+        ]
+        async for row in await self._jobs.aggregate(pipeline):
             counts[JobStatus(row["_id"])] = row["n"]
+        counts[JobStatus.SUCCEEDED] = await self._jobs.count_documents({"status": JobStatus.SUCCEEDED.value})
         # A reconciliation waits on purpose (up to a checkout's TTL): it is not a queue falling behind.
-        waiting = {"status": JobStatus.PENDING.value, "kind": {"$ne": JobKind.RECONCILE_PAYMENT.value}}
-        oldest = await self._jobs.find_one(waiting, {"createdAt": 1}, sort=[("createdAt", ASCENDING)])
-        age = None if oldest is None else max(0.0, (now - oldest["createdAt"]).total_seconds())
+        ages = [
+            age
+            for kind, age in (await self.oldest_pending(now)).items()
+            if kind is not JobKind.RECONCILE_PAYMENT
+        ]
         return JobStats(
             pending=counts[JobStatus.PENDING],
             running=counts[JobStatus.RUNNING],
             succeeded=counts[JobStatus.SUCCEEDED],
             dead=counts[JobStatus.DEAD],
-            oldest_pending_seconds=age,
+            oldest_pending_seconds=max(ages, default=None),
         )
+
+    async def oldest_pending(self, now: datetime) -> dict[JobKind, float]:
+        """Per kind with a PENDING job, the age of its oldest; each an index walk from the oldest."""
+        ages: dict[JobKind, float] = {}
+        for kind in JobKind:
+            oldest = await self._jobs.find_one(
+                {"status": JobStatus.PENDING.value, "kind": kind.value},
+                {"createdAt": 1},
+                sort=[("createdAt", ASCENDING)],
+            )
+            if oldest is not None:
+                ages[kind] = max(0.0, (now - oldest["createdAt"]).total_seconds())
+        return ages
 
     async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]:
         query: Doc = {} if status is None else {"status": status.value}
