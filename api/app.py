@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> App:
             metrics.watch_hub(
                 lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
             )
+            metrics.watch_readiness(lambda: readiness_checks(runtime))
             metrics.watch_jobs(
                 lambda: services.jobs.stats(services.clock.now()),
                 lambda: services.jobs.oldest_pending(services.clock.now()),
@@ -178,8 +179,12 @@ def create_app(settings: Settings) -> App:
     )
 
 
+async def readiness_checks(runtime: Runtime) -> dict[str, str]:
+    return {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
+
+
 async def readiness(runtime: Runtime) -> Response:
-    checks = {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
+    checks = await readiness_checks(runtime)
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)

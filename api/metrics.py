@@ -157,6 +157,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.ready = Gauge(
+            "enrollwire_ready",
+            "1 when MongoDB and Redis answer (what /readyz answers), checked at scrape time",
+            registry=r,
+        )
+        self._readiness: Callable[[], Awaitable[dict[str, str]]] | None = None
         self._job_stats: Callable[[], Awaitable[JobStats]] | None = None
         self._oldest_pending: Callable[[], Awaitable[dict[JobKind, float]]] | None = None
         self.realtime_lag = LagHistogram(
@@ -225,6 +231,14 @@ class Metrics:
     def watch_hub(self, stats: Callable[[], HubStats | None]) -> None:
         self.registry.register(HubCollector(stats))
 
+    def watch_readiness(self, checks: Callable[[], Awaitable[dict[str, str]]]) -> None:
+        self._readiness = checks
+
+    async def _refresh_readiness(self) -> None:
+        if self._readiness is not None:
+            checks = await self._readiness()
+            self.ready.set(1 if all(v == "ok" for v in checks.values()) else 0)
+
     def watch_jobs(
         self,
         stats: Callable[[], Awaitable[JobStats]],
@@ -257,6 +271,7 @@ class Metrics:
 
     def endpoint(self) -> Callable[[Request], Awaitable[Response]]:
         async def metrics(request: Request) -> Response:
+            await self._refresh_readiness()
             await self._refresh_jobs()
             return Response(
                 generate_latest(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
