@@ -83,7 +83,7 @@ def build_services(
         coupons=MongoCouponStore(collections),
         enrollments=MongoEnrollmentStore(collections),
         publisher=ObservedPublisher(ChangePublisher(hub), observer),
-        jobs=MongoJobQueue(collections),
+        jobs=MongoJobQueue(collections, job_retention(settings)),
         clock=SystemClock(),
         payments=payments,
         desk=desk,
@@ -100,6 +100,10 @@ def job_targets(settings: Settings) -> dict[JobKind, str] | None:
     if lms is None or notify is None:
         return None
     return {JobKind.PROVISION_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
+
+
+def job_retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.job_retention_days)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -136,7 +140,7 @@ async def open_runtime(
         mongo = connect(settings.mongodb_url)
         stack.push_async_callback(mongo.close)
         collections = Collections.of(mongo, settings.mongodb_db)
-        await ensure_indexes(collections)
+        await ensure_indexes(collections, job_retention(settings))
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
         stack.push_async_callback(http.aclose)
         # Changes are pushed to the students' tabs through Redis from every process, workers too.

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30, gt=0)
     job_http_timeout_seconds: float = Field(default=10, gt=0)
     job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep
+    job_retention_days: int = Field(default=7, ge=1)  # SUCCEEDED jobs deleted this long after
     sandbox_lms_fail_first: int = Field(default=0, ge=0)
 
     max_depth: int = Field(default=10, ge=1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from domain.enrollment import ACTIVE_STATUSES
 from store.database import Collections
+from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, ensure_retention
 from store.jobs import JOB_INDEXES
 
 ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
@@ -41,8 +44,9 @@ CHECKOUT_INDEXES = [IndexModel([("reference", ASCENDING)], name="by_reference")]
 COURSE_INDEXES = [IndexModel([("published", ASCENDING), ("_id", ASCENDING)], name="by_published")]
 
 
-async def ensure_indexes(collections: Collections) -> None:
+async def ensure_indexes(collections: Collections, job_retention: timedelta = DEFAULT_RETENTION) -> None:
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)
+    await ensure_retention(collections.jobs, collections.db[COUNTS_COLLECTION], job_retention)
     await collections.checkouts.create_indexes(CHECKOUT_INDEXES)
