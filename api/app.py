@@ -81,6 +81,8 @@ def create_app(settings: Settings) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
+        if not limiter.rules.enabled:
+            log.warning("ENROLLWIRE_RATE_LIMITS=off: no request, socket or webhook is rate limited")
         async with (
             contextlib.aclosing(limiter),
             open_runtime(
