@@ -14,6 +14,7 @@ a failed connection, not why).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -187,7 +188,8 @@ class EdgeLimits:
         try:
             await self.app(scope, gate.receive, gate.send)
         finally:
-            await gate.release()
+            # Shielded: a shutdown cancelling this task must not leave the user's slot counted.
+            await asyncio.shield(gate.release())
 
 
 async def _read(receive: Receive) -> bytes:
