@@ -11,7 +11,7 @@ UV := $(BIN)/uv
 LOCK_PYTHON := 3.11
 LOCK_FLAGS := --generate-hashes --universal --python-version $(LOCK_PYTHON) --quiet --custom-compile-command "make lock"
 
-.PHONY: run test lint typecheck schema documents bench install lock upgrade clean browser
+.PHONY: run test lint typecheck schema documents bench install lock upgrade clean browser promtool alerts
 
 # Installs only from requirements/*.txt with every hash checked: nothing is resolved here.
 # uv comes first from its own one-line lock (pip checks its hash), then syncs the venv to the
@@ -46,7 +46,17 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: lint typecheck browser $(NODE_STAMP)
+# Debian's promtool (package prometheus) checks the alert rules and runs their unit tests.
+promtool:
+	@command -v promtool >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+
+alerts: promtool
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+test: lint typecheck browser alerts $(NODE_STAMP)
 	$(BIN)/pytest
 
 # Re-resolves every lock to the newest versions pyproject.toml allows. The runtime lock is

@@ -26,6 +26,8 @@ from api.ikhokha_webhook import ikhokha_endpoint
 from api.internal import internal_listener
 from api.limits import BodyLimit
 from api.metrics import Metrics
+from api.rate_limit_edge import EdgeLimits, bad_signature_limit
+from api.rate_limits import RateLimiter
 from api.request_ids import RequestId
 from api.safety import allowed_hosts
 from api.security_headers import SecurityHeaders
@@ -69,15 +71,25 @@ def create_app(settings: Settings) -> App:
         max_page_size=settings.max_page_size,
     )
     metrics = Metrics()
+    # The keys carry the database's name: the instances of one deployment share both.
+    limiter = RateLimiter(
+        settings.redis_url, settings.rate_limit_rules, f"enrollwire:{settings.mongodb_db}", metrics
+    )
+    bad_signatures = bad_signature_limit(limiter, settings.proxy_networks)
     schema = build_schema(limits, metrics)
     ikpay = mounted_standin(settings)  # development only: iK Pay's stand-in under /sandbox/ikpay
 
     @contextlib.asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
         settings.warn_about_development_secrets()
-        async with open_runtime(
-            settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
-        ) as runtime:
+        if not limiter.rules.enabled:
+            log.warning("ENROLLWIRE_RATE_LIMITS=off: no request, socket or webhook is rate limited")
+        async with (
+            contextlib.aclosing(limiter),
+            open_runtime(
+                settings, observer=metrics, live=metrics, count_attempt=metrics.job_attempt
+            ) as runtime,
+        ):
             app.runtime = runtime
             if ikpay is not None:
                 ikpay.use_client(runtime.http)
@@ -89,7 +101,11 @@ def create_app(settings: Settings) -> App:
             metrics.watch_hub(
                 lambda: dataclasses.replace(hub.stats(), dropped=hub.stats().dropped + feeds.dropped)
             )
-            metrics.watch_jobs(lambda: services.jobs.stats(services.clock.now()))
+            metrics.watch_readiness(lambda: readiness_checks(runtime))
+            metrics.watch_jobs(
+                lambda: services.jobs.stats(services.clock.now()),
+                lambda: services.jobs.oldest_pending(services.clock.now()),
+            )
             async with contextlib.AsyncExitStack() as internal:
                 if settings.metrics_port is not None:
 
@@ -120,6 +136,7 @@ def create_app(settings: Settings) -> App:
         ),
         sockets=metrics,
     )
+    edge = EdgeLimits(view, limiter, settings.token_policy, settings.proxy_networks, view.documents)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -136,19 +153,23 @@ def create_app(settings: Settings) -> App:
         routes=[
             Route(
                 "/graphql",
-                BodyLimit(view, settings.max_body_bytes, settings.body_timeout_seconds),
+                BodyLimit(edge, settings.max_body_bytes, settings.body_timeout_seconds),
                 methods=["GET", "POST"],
             ),
-            WebSocketRoute("/graphql", view),
+            WebSocketRoute("/graphql", edge),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *sandbox_job_routes(settings),
             Route(
                 "/webhooks/payments",
-                webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery),
+                webhook_endpoint([settings.webhook_secret], metrics.webhook_delivery, bad_signatures),
                 methods=["POST"],
             ),
-            Route("/webhooks/ikhokha", ikhokha_endpoint(metrics.webhook_delivery), methods=["POST"]),
+            Route(
+                "/webhooks/ikhokha",
+                ikhokha_endpoint(metrics.webhook_delivery, bad_signatures),
+                methods=["POST"],
+            ),
             *(checkout.routes() if settings.sandbox_enabled else []),
             *(ikpay.routes() if ikpay is not None else []),
             *page_routes(settings),
@@ -166,8 +187,12 @@ def create_app(settings: Settings) -> App:
     )
 
 
+async def readiness_checks(runtime: Runtime) -> dict[str, str]:
+    return {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
+
+
 async def readiness(runtime: Runtime) -> Response:
-    checks = {"mongodb": await _ping_mongo(runtime.mongo), "redis": _hub_state(runtime.hub)}
+    checks = await readiness_checks(runtime)
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -14,7 +14,15 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from api.state import runtime_of
-from api.webhook import Endpoint, Rejected, Rejection, delivery_endpoint, read_body, require_json
+from api.webhook import (
+    Endpoint,
+    Rejected,
+    Rejection,
+    SignatureLimit,
+    delivery_endpoint,
+    read_body,
+    require_json,
+)
 from domain.checkouts import settle_callback
 from domain.gateway import CallbackRejected
 from domain.payments import PaymentOutcome
@@ -23,14 +31,19 @@ from integrations.ikhokha.gateway import CALLBACK_PATH
 from server.settings import Settings
 
 
-def ikhokha_endpoint(count: Callable[[str], None] = lambda outcome: None) -> Endpoint:
-    """`count` hears every delivery's outcome, as the generic webhook's does."""
+def ikhokha_endpoint(
+    count: Callable[[str], None] = lambda outcome: None, limit_bad_signature: SignatureLimit | None = None
+) -> Endpoint:
+    """`count` hears every delivery's outcome, and bad signatures are limited, as the generic
+    webhook's are."""
 
     async def process(request: Request) -> PaymentOutcome:
         runtime = runtime_of(request)
         return await _process(request, runtime.services, runtime.settings)
 
-    return delivery_endpoint(process, count)
+    if limit_bad_signature is None:
+        return delivery_endpoint(process, count)
+    return delivery_endpoint(process, count, limit_bad_signature)
 
 
 def callback_path(settings: Settings) -> str:

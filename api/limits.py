@@ -81,16 +81,21 @@ class BodyLimit:
                 send, 408, "REQUEST_TIMEOUT", f"the request body did not arrive within {self.timeout} s"
             )
             return
-        delivered = False
+        await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that delivers the body already read, then whatever comes next (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def too_large(send: Send) -> None:

@@ -25,6 +25,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 # A gateway call ends by 10 s (its timeout); a student pays within minutes, or the checkout expires.
 GATEWAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
 CONFIRMATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+# An admin decides within minutes in office hours, or by the next working day.
+APPROVAL_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600)
 
 
 class HubCollector(Collector):
@@ -118,13 +120,51 @@ class Metrics:
             buckets=CONFIRMATION_BUCKETS,
             registry=r,
         )
+        self.enrollments = Counter(
+            "enrollwire_enrollments",
+            "Enrollment outcomes by payment method (created, approved, rejected, payment_failed, "
+            "cancelled, revoked)",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.approval_wait = Histogram(
+            "enrollwire_approval_wait_seconds",
+            "From an EFT enrollment created to an admin's decision on it",
+            buckets=APPROVAL_BUCKETS,
+            registry=r,
+        )
         self.jobs = Gauge(
             "enrollwire_jobs",
             "Jobs in the whole queue by status, read from the database at scrape time",
             ["status"],
             registry=r,
         )
+        self.rate_limited_requests = Counter(
+            "enrollwire_rate_limited",
+            "Requests, sockets and deliveries refused by a rate limit (api.rate_limits)",
+            ["rule"],
+            registry=r,
+        )
+        self.rate_limit_fail_open = Counter(
+            "enrollwire_rate_limit_fail_open",
+            "Limit checks let through without counting because Redis did not answer",
+            ["rule"],
+            registry=r,
+        )
+        self.jobs_oldest_pending = Gauge(
+            "enrollwire_jobs_oldest_pending_seconds",
+            "Age of the oldest PENDING job of each kind (0: none pending), read at scrape time",
+            ["kind"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "enrollwire_ready",
+            "1 when MongoDB and Redis answer (what /readyz answers), checked at scrape time",
+            registry=r,
+        )
+        self._readiness: Callable[[], Awaitable[dict[str, str]]] | None = None
         self._job_stats: Callable[[], Awaitable[JobStats]] | None = None
+        self._oldest_pending: Callable[[], Awaitable[dict[JobKind, float]]] | None = None
         self.realtime_lag = LagHistogram(
             "enrollwire_realtime_lag_seconds",
             "From the database write's acknowledgement to the frame written to the socket",
@@ -170,8 +210,20 @@ class Metrics:
     def payment_confirmed(self, gateway: str, seconds: float) -> None:
         self.payment_confirmation.labels(gateway).observe(seconds)
 
+    def enrollment_outcome(self, method: str, outcome: str) -> None:
+        self.enrollments.labels(method, outcome).inc()
+
+    def approval_waited(self, seconds: float) -> None:
+        self.approval_wait.observe(seconds)
+
     def webhook_delivery(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()
+
+    def rate_limited(self, rule: str) -> None:
+        self.rate_limited_requests.labels(rule).inc()
+
+    def rate_limit_failed_open(self, rule: str) -> None:
+        self.rate_limit_fail_open.labels(rule).inc()
 
     def job_attempt(self, kind: JobKind, result: str) -> None:
         self.job_attempts.labels(kind.value.lower(), result).inc()
@@ -179,15 +231,29 @@ class Metrics:
     def watch_hub(self, stats: Callable[[], HubStats | None]) -> None:
         self.registry.register(HubCollector(stats))
 
-    def watch_jobs(self, stats: Callable[[], Awaitable[JobStats]]) -> None:
+    def watch_readiness(self, checks: Callable[[], Awaitable[dict[str, str]]]) -> None:
+        self._readiness = checks
+
+    async def _refresh_readiness(self) -> None:
+        if self._readiness is not None:
+            checks = await self._readiness()
+            self.ready.set(1 if all(v == "ok" for v in checks.values()) else 0)
+
+    def watch_jobs(
+        self,
+        stats: Callable[[], Awaitable[JobStats]],
+        oldest_pending: Callable[[], Awaitable[dict[JobKind, float]]],
+    ) -> None:
         self._job_stats = stats
+        self._oldest_pending = oldest_pending
 
     async def _refresh_jobs(self) -> None:
-        if self._job_stats is None:
+        if self._job_stats is None or self._oldest_pending is None:
             return
         try:
             async with asyncio.timeout(JOB_STATS_TIMEOUT):
                 stats = await self._job_stats()
+                oldest = await self._oldest_pending()
         except Exception as error:
             # A scrape still answers; the gauges keep their last values.
             log.warning("job counts unavailable for /metrics: %s", type(error).__name__)
@@ -200,9 +266,12 @@ class Metrics:
         }
         for status, count in counts.items():
             self.jobs.labels(status.value.lower()).set(count)
+        for kind in JobKind:
+            self.jobs_oldest_pending.labels(kind.value.lower()).set(oldest.get(kind, 0.0))
 
     def endpoint(self) -> Callable[[Request], Awaitable[Response]]:
         async def metrics(request: Request) -> Response:
+            await self._refresh_readiness()
             await self._refresh_jobs()
             return Response(
                 generate_latest(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8"

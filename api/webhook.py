@@ -8,6 +8,7 @@ run in the contract's order: 415, 413, 401, 400, 404.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
@@ -63,19 +64,32 @@ class Rejected(Exception):
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# Counts a refused signature; the seconds to wait when this client sent too many (api.rate_limit_edge).
+SignatureLimit = Callable[[Request], Awaitable[float | None]]
+
+
+async def _unlimited(request: Request) -> float | None:
+    return None
 
 
 def delivery_endpoint(
-    process: Callable[[Request], Awaitable[PaymentOutcome]], count: Callable[[str], None]
+    process: Callable[[Request], Awaitable[PaymentOutcome]],
+    count: Callable[[str], None],
+    limit_bad_signature: SignatureLimit = _unlimited,
 ) -> Endpoint:
     """One delivery of a gateway's: `process` reads and applies it; a Rejected becomes its status
     from the one table. `count` hears every delivery's outcome: the answer's status, or the
-    rejection's code."""
+    rejection's code. A bad signature once too often from one IP is a 429 instead of a 401; the
+    signature is still checked first, so a valid delivery is never limited."""
 
     async def endpoint(request: Request) -> Response:
         try:
             answer = answer_for(await process(request))
         except Rejected as rejected:
+            wait = await limit_bad_signature(request) if rejected.code is Rejection.BAD_SIGNATURE else None
+            if wait is not None:
+                count("rate_limited")
+                return rate_limited(wait)
             count(rejected.code.value.lower())
             body = {"error": {"code": rejected.code.value, "message": rejected.message}}
             return JSONResponse(body, status_code=STATUS[rejected.code])
@@ -88,14 +102,23 @@ def delivery_endpoint(
     return endpoint
 
 
+def rate_limited(seconds: float) -> Response:
+    wait = max(1, math.ceil(seconds))
+    error = {"code": "RATE_LIMITED", "message": f"too many bad signatures: retry after {wait} s"}
+    return JSONResponse(
+        {"error": error | {"retryAfter": wait}}, status_code=429, headers={"Retry-After": str(wait)}
+    )
+
+
 def webhook_endpoint(
     secrets: Sequence[str],
     count: Callable[[str], None] = lambda outcome: None,
+    limit_bad_signature: SignatureLimit = _unlimited,
 ) -> Endpoint:
     async def process(request: Request) -> PaymentOutcome:
         return await _process(request, runtime_of(request).services, secrets)
 
-    return delivery_endpoint(process, count)
+    return delivery_endpoint(process, count, limit_bad_signature)
 
 
 async def _process(request: Request, services: Services, secrets: Sequence[str]) -> PaymentOutcome:

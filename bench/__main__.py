@@ -17,12 +17,13 @@ import uvloop
 from bench import scenarios
 from bench.card import card_enroll
 from bench.harness import Stack, stack, store_patched
+from bench.scrape import scrape_cost
 from bench.ws import LEGACY_WS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "scrape")
 
 
 def sizes() -> list[int]:
@@ -63,6 +64,10 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "card" in run:
             seconds = float(os.environ.get("BENCH_CARD_SECONDS", "20"))
             results.append(await card_enroll(s, seconds))
+        if "scrape" in run:
+            # Last: it leaves 100,000 jobs in the store, which no other scenario should read past.
+            history = [int(n) for n in os.environ.get("BENCH_JOB_HISTORY", "1000,100000").split(",") if n]
+            results += await scrape_cost(s, client, history)
         results.append(await scenarios.hub_health(client))
     return results
 

@@ -122,6 +122,7 @@ def start_server(
         "ENROLLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ENROLLWIRE_LOG_LEVEL": "WARNING",
         "ENROLLWIRE_JOB_WORKERS": "0",
+        "ENROLLWIRE_RATE_LIMITS": "off",  # one generator address opens thousands of sockets
         **(extra_env or {}),
     }
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)

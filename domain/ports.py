@@ -13,7 +13,7 @@ from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
-from domain.jobs import Decision, Job, JobStats, JobStatus
+from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus
 from domain.money import Money
 from domain.payment_events import EventWrite, PaymentEvent
 
@@ -194,6 +194,9 @@ class JobQueue(Protocol):
     async def mark_access_synced(self, job: Job) -> None: ...
     async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...
     async def stats(self, now: datetime) -> JobStats: ...
+    async def oldest_pending(self, now: datetime) -> dict[JobKind, float]:
+        """Per kind with a PENDING job, how long (seconds) its oldest has existed."""
+
     async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]: ...
 
 
@@ -204,3 +207,10 @@ class Observer(Protocol):
     def gateway_request(self, gateway: str, operation: str, outcome: str, seconds: float) -> None: ...
     def payment_confirmed(self, gateway: str, seconds: float) -> None:
         """A checkout's payment approved the enrollment `seconds` after the checkout was opened."""
+
+    def enrollment_outcome(self, method: str, outcome: str) -> None:
+        """An enrollment paid by `method` (card, eft) was created, approved, rejected, ...
+        (`domain.enrollment_outcomes`)."""
+
+    def approval_waited(self, seconds: float) -> None:
+        """An admin decided an EFT enrollment `seconds` after it was created."""

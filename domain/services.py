@@ -33,6 +33,12 @@ class Unobserved:
     def payment_confirmed(self, gateway: str, seconds: float) -> None:
         pass
 
+    def enrollment_outcome(self, method: str, outcome: str) -> None:
+        pass
+
+    def approval_waited(self, seconds: float) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class Policy:

@@ -103,6 +103,9 @@ def serve(settings: Settings, seed: bool) -> None:
         h11_max_incomplete_event_size=16 * 1024,
         log_config=None,  # uvicorn logs through our handlers (JSON in production)
         server_header=False,
+        # The client address is the peer's; X-Forwarded-For counts only from
+        # ENROLLWIRE_TRUSTED_PROXIES (api.client_ip), not from whatever uvicorn would trust.
+        proxy_headers=False,
     )
     DrainingServer(config, app.stop_job_workers).serve_until_stopped()
 

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from domain.changes import lapse_due_holds, resume_pending
 from domain.checkouts import CheckoutDesk
+from domain.enrollment_outcomes import ObservedPublisher
 from domain.jobs import JobKind, RetryPolicy
 from domain.ports import Observer
 from domain.services import Policy, Services, Unobserved
@@ -82,8 +83,8 @@ def build_services(
         courses=MongoCourseStore(collections),
         coupons=MongoCouponStore(collections),
         enrollments=MongoEnrollmentStore(collections),
-        publisher=ChangePublisher(hub),
-        jobs=MongoJobQueue(collections),
+        publisher=ObservedPublisher(ChangePublisher(hub), observer),
+        jobs=MongoJobQueue(collections, job_retention(settings)),
         clock=SystemClock(),
         payments=payments,
         desk=desk,
@@ -101,6 +102,10 @@ def job_targets(settings: Settings) -> dict[JobKind, str] | None:
     if lms is None or notify is None:
         return None
     return {JobKind.PROVISION_ACCESS: lms, JobKind.REVOKE_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
+
+
+def job_retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.job_retention_days)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -137,7 +142,7 @@ async def open_runtime(
         mongo = connect(settings.mongodb_url)
         stack.push_async_callback(mongo.close)
         collections = Collections.of(mongo, settings.mongodb_db)
-        await ensure_indexes(collections)
+        await ensure_indexes(collections, job_retention(settings))
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
         stack.push_async_callback(http.aclose)
         # Changes are pushed to the students' tabs through Redis from every process, workers too.

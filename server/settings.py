@@ -10,7 +10,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import TokenPolicy
+from api.client_ip import Network, parse_networks
 from api.documents import load_manifest
+from api.rate_limit_rules import RateLimitRules, parse_rules
 from api.safety import (
     UnsafeSettings,
     allowed_host_problems,
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30, gt=0)
     job_http_timeout_seconds: float = Field(default=10, gt=0)
     job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep
+    job_retention_days: int = Field(default=7, ge=1)  # SUCCEEDED jobs deleted this long after
     sandbox_lms_fail_first: int = Field(default=0, ge=0)
 
     max_depth: int = Field(default=10, ge=1)
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
     # A manifest (JSON, SHA-256 -> document): only those documents run (api.documents); `off`:
     # any document runs. Production needs one or the other said explicitly.
     trusted_documents: str | None = None
+    rate_limits: str = ""  # api.rate_limit_rules: `name=N/period;...` over the defaults, or `off`
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # CIDRs whose X-Forwarded-For is believed
 
     # Card payments (server/payment_settings.py checks them): the gateway, iK Pay's credentials.
     payment_gateway: GatewayName | None = None  # sandbox in development, ikhokha in production
@@ -105,6 +110,9 @@ class Settings(BaseSettings):
         origins = data.get("allowed_origins")
         if isinstance(origins, str):
             data["allowed_origins"] = [o.strip().rstrip("/") for o in origins.split(",") if o.strip()]
+        proxies = data.get("trusted_proxies")
+        if isinstance(proxies, str):
+            data["trusted_proxies"] = [p.strip() for p in proxies.split(",") if p.strip()]
         hosts = data.get("allowed_hosts")
         if isinstance(hosts, str):
             data["allowed_hosts"] = [h.strip() for h in hosts.split(",") if h.strip()]
@@ -140,6 +148,20 @@ class Settings(BaseSettings):
                 f"{self.public_url}): set ENROLLWIRE_ENV=production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _rate_limits_valid(self) -> Settings:
+        self.rate_limit_rules  # noqa: B018  (ValueError naming the setting, at start)
+        self.proxy_networks  # noqa: B018
+        return self
+
+    @property
+    def rate_limit_rules(self) -> RateLimitRules:
+        return parse_rules(self.rate_limits)
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _card_payments_safe(self) -> Settings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from domain.enrollment import ACTIVE_STATUSES
 from store.audit import OUTBOX
 from store.database import Collections
+from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, ensure_retention
 from store.jobs import JOB_INDEXES
 
 ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
@@ -62,11 +65,12 @@ AUDIT_OUTBOX_INDEX = IndexModel(
 )
 
 
-async def ensure_indexes(collections: Collections) -> None:
+async def ensure_indexes(collections: Collections, job_retention: timedelta = DEFAULT_RETENTION) -> None:
     await collections.audit.create_indexes(AUDIT_INDEXES)
     for outboxes in (collections.courses, collections.coupons, collections.jobs):
         await outboxes.create_indexes([AUDIT_OUTBOX_INDEX])
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)
+    await ensure_retention(collections.jobs, collections.db[COUNTS_COLLECTION], job_retention)
     await collections.checkouts.create_indexes(CHECKOUT_INDEXES)

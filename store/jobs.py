@@ -29,6 +29,8 @@ from domain.jobs import (
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
+from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
+from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
 from store.transitions import literal
 
@@ -106,8 +108,9 @@ def _new_job(enrollment: Enrollment, kind: JobKind, now: datetime) -> Doc:
 
 
 class MongoJobQueue:
-    def __init__(self, collections: Collections) -> None:
+    def __init__(self, collections: Collections, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._jobs = collections.jobs
+        self._succeeded = SucceededCounts(collections.db[COUNTS_COLLECTION], retention)
         self._listeners: list[Callable[[], None]] = []
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
@@ -182,8 +185,11 @@ class MongoJobQueue:
         """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
         fields: Doc = {"leaseOwner": None, "leaseExpiresAt": None, "updatedAt": now}
         update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
-        if decision.verdict is Verdict.SUCCEEDED:
+        succeeded = decision.verdict is Verdict.SUCCEEDED
+        if succeeded:
+            # finishedAt: the TTL index (store.job_retention) deletes the job that long after.
             fields |= {"status": JobStatus.SUCCEEDED.value, "nextRunAt": None, "lastError": None}
+            fields["finishedAt"] = now
         else:
             retry = decision.verdict is Verdict.RETRY
             fields |= {
@@ -197,7 +203,11 @@ class MongoJobQueue:
         doc = await self._jobs.find_one_and_update(
             _held_by(job), update, return_document=ReturnDocument.AFTER
         )
-        return None if doc is None else job_from(doc)
+        if doc is None:
+            return None
+        if succeeded:
+            await self._succeeded.record(now)
+        return job_from(doc)
 
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
@@ -267,20 +277,10 @@ class MongoJobQueue:
         return min(times, default=None)
 
     async def stats(self, now: datetime) -> JobStats:
-        counts = {status: 0 for status in JobStatus}
-        async for row in await self._jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-            counts[JobStatus(row["_id"])] = row["n"]
-        # A reconciliation waits on purpose (up to a checkout's TTL): it is not a queue falling behind.
-        waiting = {"status": JobStatus.PENDING.value, "kind": {"$ne": JobKind.RECONCILE_PAYMENT.value}}
-        oldest = await self._jobs.find_one(waiting, {"createdAt": 1}, sort=[("createdAt", ASCENDING)])
-        age = None if oldest is None else max(0.0, (now - oldest["createdAt"]).total_seconds())
-        return JobStats(
-            pending=counts[JobStatus.PENDING],
-            running=counts[JobStatus.RUNNING],
-            succeeded=counts[JobStatus.SUCCEEDED],
-            dead=counts[JobStatus.DEAD],
-            oldest_pending_seconds=age,
-        )
+        return await job_stats(self._jobs, self._succeeded, now)
+
+    async def oldest_pending(self, now: datetime) -> dict[JobKind, float]:
+        return await oldest_pending(self._jobs, now)
 
     async def page(self, status: JobStatus | None, first: int, after: str | None) -> Page[Job]:
         query: Doc = {} if status is None else {"status": status.value}

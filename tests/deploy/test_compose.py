@@ -49,6 +49,9 @@ def test_services_and_wiring() -> None:
             "redis": {"condition": "service_healthy"},
         }
         assert "/healthz" in " ".join(api["healthcheck"]["test"])
+        # Rate limits count the client the proxy saw, and only the proxy is believed.
+        proxy_address = services["proxy"]["networks"]["default"]["ipv4_address"]
+        assert env["ENROLLWIRE_TRUSTED_PROXIES"] == proxy_address
     assert "--replSet" in services["mongo"]["command"]
     assert "rs.initiate" in " ".join(services["mongo"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
@@ -64,6 +67,7 @@ def test_proxy_passes_websockets_to_both_instances() -> None:
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
     assert "proxy_set_header Connection $connection_upgrade;" in conf
     assert "proxy_read_timeout 3600s;" in conf
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
 
 
 def test_image_runs_as_non_root_without_the_test_store() -> None:
