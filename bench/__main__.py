@@ -14,7 +14,7 @@ from typing import Any
 import httpx2 as httpx
 import uvloop
 
-from bench import scenarios
+from bench import back_office, scenarios
 from bench.card import card_enroll
 from bench.harness import Stack, stack, store_patched
 from bench.ws import LEGACY_WS
@@ -22,7 +22,7 @@ from bench.ws import LEGACY_WS
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search")
 
 
 def sizes() -> list[int]:
@@ -63,6 +63,9 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "card" in run:
             seconds = float(os.environ.get("BENCH_CARD_SECONDS", "20"))
             results.append(await card_enroll(s, seconds))
+        if "search" in run:
+            population = int(os.environ.get("BENCH_POPULATION", "100000"))
+            results.append(await back_office.search(s, client, population))
         results.append(await scenarios.hub_health(client))
     return results
 

@@ -12,6 +12,7 @@ from domain.audit import AuditEntry, AuditFilter
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
+from domain.enrollment_filter import EnrollmentFilter
 from domain.events import EnrollmentChange
 from domain.jobs import Decision, Job, JobStats, JobStatus
 from domain.money import Money
@@ -130,9 +131,8 @@ class EnrollmentStore(Protocol):
         """Records the checkout's id while `reference` is still current; None otherwise."""
 
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
-    async def page(
-        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page[Enrollment]: ...
+    async def page(self, where: EnrollmentFilter, first: int, after: str | None) -> Page[Enrollment]:
+        """In creation order, oldest first."""
 
 
 class PaymentLedger(Protocol):

@@ -15,12 +15,13 @@ from domain.enrollment import (
     Action,
     Effect,
     Enrollment,
-    EnrollmentStatus,
 )
+from domain.enrollment_filter import EnrollmentFilter
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
 from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
+from store.enrollment_query import filter_query
 from store.indexes import ONE_ACTIVE_INDEX
 from store.pages import keyset_page
 from store.transitions import lapse_filter, lapse_update, transition_filter, transition_update
@@ -151,12 +152,6 @@ class MongoEnrollmentStore:
         )
         return None if doc is None else enrollment_from(doc)
 
-    async def page(
-        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page[Enrollment]:
-        query: Doc = {}
-        if status is not None:
-            query["status"] = status.value
-        if course_id is not None:
-            query["courseId"] = course_id
+    async def page(self, where: EnrollmentFilter, first: int, after: str | None) -> Page[Enrollment]:
+        query = filter_query(where)
         return await keyset_page(self._enrollments, query, first, after, enrollment_from, SUMMARY)

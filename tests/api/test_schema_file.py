@@ -17,7 +17,7 @@ CONTRACT_QUERY: dict[str, tuple[set[str], str]] = {
     "courseCard": ({"courseId"}, "CourseCard"),
     "myEnrollments": (set(), "[Enrollment!]!"),
     "enrollment": ({"id"}, "Enrollment"),
-    "enrollments": ({"status", "courseId", "first", "after"}, "EnrollmentConnection!"),
+    "enrollments": ({"status", "courseId", "first", "after", "filter"}, "EnrollmentConnection!"),
     "pendingEnrollments": ({"first", "after"}, "EnrollmentConnection!"),
     "coupon": ({"code"}, "Coupon"),
     "jobs": ({"status", "first", "after"}, "JobConnection!"),
