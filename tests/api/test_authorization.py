@@ -139,6 +139,10 @@ ENROLL = f"mutation($i: EnrollInput!) {{ enroll(input: $i) {EP} }}"
 BULK = (
     "mutation($id: ID!) { bulkApproveEnrollments(enrollmentIds: [$id]) { approved { id } errors { code } } }"
 )
+BULK_REJECT = (
+    'mutation($id: ID!) { bulkRejectEnrollments(enrollmentIds: [$id], reason: "full") '
+    "{ rejected { id } errors { code } } }"
+)
 REJECT = f'mutation($id: ID!) {{ rejectEnrollment(enrollmentId: $id, reason: "full") {EP} }}'
 COURSE = "mutation($i: CreateCourseInput!) { createCourse(input: $i) { course { id } errors { code } } }"
 COUPON = "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { code } errors { code } } }"
@@ -167,6 +171,7 @@ FIELDS = [
     Field("approveEnrollment", on_enrollment("approveEnrollment"), an_enrollment, ADMIN_ONLY, True),
     Field("rejectEnrollment", REJECT, an_enrollment, ADMIN_ONLY, True),
     Field("bulkApproveEnrollments", BULK, an_enrollment, ADMIN_ONLY, True),
+    Field("bulkRejectEnrollments", BULK_REJECT, an_enrollment, ADMIN_ONLY, True),
     Field("createCourse", COURSE, a_new_course, ADMIN_ONLY, True),
     Field("createCoupon", COUPON, a_new_coupon, ADMIN_ONLY, True),
     Field("retryJob", RETRY_JOB, unknown_job, ADMIN_ONLY, True, ("JOB_NOT_FOUND",)),

@@ -30,6 +30,7 @@ CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "approveEnrollment": ({"enrollmentId"}, "EnrollmentPayload!"),
     "rejectEnrollment": ({"enrollmentId", "reason"}, "EnrollmentPayload!"),
     "bulkApproveEnrollments": ({"enrollmentIds"}, "BulkApprovePayload!"),
+    "bulkRejectEnrollments": ({"enrollmentIds", "reason"}, "BulkRejectPayload!"),
     "createCourse": ({"input"}, "CoursePayload!"),
     "createCoupon": ({"input"}, "CouponPayload!"),
     "retryJob": ({"id"}, "JobPayload!"),
