@@ -22,7 +22,7 @@ from bench.ws import LEGACY_WS
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search", "export")
 
 
 def sizes() -> list[int]:
@@ -66,6 +66,9 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "search" in run:
             population = int(os.environ.get("BENCH_POPULATION", "100000"))
             results.append(await back_office.search(s, client, population))
+        if "export" in run:
+            population = int(os.environ.get("BENCH_POPULATION", "100000"))
+            results.append(await back_office.export(s, client, population))
         results.append(await scenarios.hub_health(client))
     return results
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 from pymongo import AsyncMongoClient
 
-from bench.harness import Stack
+from bench.harness import Stack, rss_kib
 from bench.scenarios import gql, pct
 from domain.viewer import Role
 
@@ -124,3 +125,40 @@ async def search(stack: Stack, client: httpx.AsyncClient, count: int, rounds: in
         result["next_pages_p50_ms"] = pct(latencies, 0.5) * 1000
     result["cpu"] = cpu.__dict__
     return result
+
+
+async def export(stack: Stack, client: httpx.AsyncClient, count: int) -> dict[str, Any]:
+    """The whole population as CSV, with the server's RSS sampled while it streams."""
+    await seed_population(stack, count)
+    admin = stack.token("bench-admin", Role.ADMIN)
+    samples: list[int] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_kib(stack.server.pid))
+            await asyncio.sleep(0.1)
+
+    before = rss_kib(stack.server.pid)
+    rows, size = 0, 0
+    sampler = asyncio.create_task(sample())
+    with stack.measure("export") as cpu:
+        async with client.stream(
+            "GET", "/admin/enrollments.csv", headers={"Authorization": f"Bearer {admin}"}
+        ) as response:
+            assert response.status_code == 200, response.status_code
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                rows += chunk.count(b"\n")
+    done.set()
+    await sampler
+    return {
+        "scenario": f"CSV export of {count} enrollments",
+        "rows": rows - 1,
+        "mb": size / 1e6,
+        "rows_per_s": (rows - 1) / cpu.wall,
+        "server_rss_before_mib": before / 1024,
+        "server_rss_max_mib": max(samples, default=before) / 1024,
+        "server_rss_after_mib": rss_kib(stack.server.pid) / 1024,
+        "cpu": cpu.__dict__,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -133,6 +133,9 @@ class EnrollmentStore(Protocol):
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
     async def page(self, where: EnrollmentFilter, first: int, after: str | None) -> Page[Enrollment]:
         """In creation order, oldest first."""
+
+    def batches(self, where: EnrollmentFilter, size: int) -> AsyncIterator[list[Enrollment]]:
+        """Every match in the page order, `size` at a time, from one cursor (an export's read)."""
 
 
 class PaymentLedger(Protocol):
