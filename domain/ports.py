@@ -10,7 +10,7 @@ from typing import Generic, Protocol, TypeVar
 from domain.actors import Cause
 from domain.audit import AuditEntry, AuditFilter
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
-from domain.course import Course
+from domain.course import Course, CourseChanges
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.enrollment_filter import EnrollmentFilter
 from domain.events import EnrollmentChange
@@ -73,6 +73,8 @@ class CourseStore(Protocol):
     async def get_courses(self, course_ids: Sequence[str]) -> dict[str, Course]: ...
     async def list_published(self) -> list[Course]: ...
     async def insert_course(self, course: Course) -> bool: ...
+    async def update_course(self, course_id: str, changes: CourseChanges) -> tuple[Course, int] | None:
+        """The course as changed, and the change's revision (1, 2, ...); None for an unknown id."""
 
 
 class CouponStore(Protocol):
@@ -86,6 +88,12 @@ class CouponStore(Protocol):
         ...
 
     async def user_holds_or_redeemed(self, code: str, user_id: str, now: datetime) -> bool: ...
+    async def disable(self, code: str, now: datetime) -> Coupon | None:
+        """Withdraw the coupon from new holds; None when unknown or already withdrawn."""
+
+    async def page(self, first: int, after: str | None, now: datetime) -> Page[Coupon]:
+        """By code; `reserved` counts the holds live at `now`."""
+
     async def pin_hold(self, code: str, enrollment_id: str) -> bool: ...
     async def redeem_hold(self, code: str, enrollment_id: str, user_id: str) -> bool: ...
     async def release_hold(self, code: str, enrollment_id: str, *, lapsed: bool) -> bool: ...
@@ -161,6 +169,9 @@ class AuditLog(Protocol):
 class EventPublisher(Protocol):
     async def publish(self, change: EnrollmentChange) -> None:
         """Best effort: logs and counts failures, never raises."""
+
+    async def course_changed(self, course_id: str) -> None:
+        """Tell every open card of the course to re-read it; best effort, as `publish`."""
 
 
 class JobQueue(Protocol):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from domain.course import Course
+from domain.course import Course, CourseChanges
 from domain.money import Money
 from store.database import Collections, Doc, new_id
 
@@ -36,6 +37,15 @@ class MongoCourseStore:
     async def list_published(self) -> list[Course]:
         cursor = self._courses.find({"published": True}).sort("_id", 1).limit(MAX_CATALOGUE)
         return [_course(doc) async for doc in cursor]
+
+    async def update_course(self, course_id: str, changes: CourseChanges) -> tuple[Course, int] | None:
+        fields = changes.fields()
+        doc = await self._courses.find_one_and_update(
+            {"_id": course_id},
+            {"$set": fields, "$inc": {"revision": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else (_course(doc), doc["revision"])
 
     async def insert_course(self, course: Course) -> bool:
         doc = {

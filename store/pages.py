@@ -31,6 +31,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after") from None
 
 
+def encode_code_cursor(code: str) -> str:
+    return base64.urlsafe_b64encode(code.encode()).decode().rstrip("=")
+
+
+def decode_code_cursor(cursor: str) -> str:
+    """A cursor over a unique string key (a coupon's code)."""
+    try:
+        code = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        code = None
+    if code is None or encode_code_cursor(code) != cursor:  # the decoder skips stray characters
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after")
+    return code
+
+
 def past_cursor(query: dict[str, Any], after: str | None, *, newest_first: bool = False) -> dict[str, Any]:
     """`query` narrowed to the rows beyond the cursor in the page order."""
     keyset = dict(query)

@@ -113,6 +113,11 @@ async def a_new_coupon(cell: Cell) -> dict[str, Any]:
     return {"i": {"code": cell.course, "amountOff": 100, "maxRedemptions": 3}}
 
 
+async def a_course_change(cell: Cell) -> dict[str, Any]:
+    await cell.make_course()
+    return {"id": cell.course, "i": {"price": 2000}}
+
+
 async def unknown_job(cell: Cell) -> dict[str, Any]:
     # No DEAD job exists here: an admin gets the JOB_NOT_FOUND payload, the others an auth error.
     return {"id": "no-such-job"}
@@ -146,6 +151,11 @@ BULK_REJECT = (
 REJECT = f'mutation($id: ID!) {{ rejectEnrollment(enrollmentId: $id, reason: "full") {EP} }}'
 COURSE = "mutation($i: CreateCourseInput!) { createCourse(input: $i) { course { id } errors { code } } }"
 COUPON = "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { code } errors { code } } }"
+UPDATE_COURSE = (
+    "mutation($id: ID!, $i: UpdateCourseInput!) "
+    "{ updateCourse(id: $id, input: $i) { course { id } errors { code } } }"
+)
+DISABLE_COUPON = "mutation($code: String!) { disableCoupon(code: $code) { coupon { code } errors { code } } }"
 RETRY_JOB = "mutation($id: ID!) { retryJob(id: $id) { job { id } errors { code } } }"
 
 
@@ -175,6 +185,9 @@ FIELDS = [
     Field("createCourse", COURSE, a_new_course, ADMIN_ONLY, True),
     Field("createCoupon", COUPON, a_new_coupon, ADMIN_ONLY, True),
     Field("retryJob", RETRY_JOB, unknown_job, ADMIN_ONLY, True, ("JOB_NOT_FOUND",)),
+    Field("coupons", f"{{ coupons {PAGE} }}", nothing, ADMIN_ONLY),
+    Field("updateCourse", UPDATE_COURSE, a_course_change, ADMIN_ONLY, True),
+    Field("disableCoupon", DISABLE_COUPON, a_coupon, ADMIN_ONLY, True),
 ]
 # fmt: on
 

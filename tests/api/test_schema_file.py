@@ -22,6 +22,7 @@ CONTRACT_QUERY: dict[str, tuple[set[str], str]] = {
     "coupon": ({"code"}, "Coupon"),
     "jobs": ({"status", "first", "after"}, "JobConnection!"),
     "jobStats": (set(), "JobStats!"),
+    "coupons": ({"first", "after"}, "CouponConnection!"),
 }
 CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "enroll": ({"input"}, "EnrollmentPayload!"),
@@ -34,6 +35,8 @@ CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "createCourse": ({"input"}, "CoursePayload!"),
     "createCoupon": ({"input"}, "CouponPayload!"),
     "retryJob": ({"id"}, "JobPayload!"),
+    "updateCourse": ({"id", "input"}, "CoursePayload!"),
+    "disableCoupon": ({"code"}, "CouponPayload!"),
 }
 CONTRACT_TYPES = {
     "DateTime", "PaymentMethod", "EnrollmentStatus", "CardAction", "EnrollmentEventType", "ErrorCode",
