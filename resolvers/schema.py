@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from resolvers.actors import AuditQueries
 from resolvers.back_office import BackOfficeMutations, BackOfficeQueries
+from resolvers.dashboard import DashboardQueries
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.masking import MaskUnexpected
@@ -161,7 +162,7 @@ class EnrollwireSchema(strawberry.Schema):
 
 
 # Each feature contributes its own root classes; they are merged into one Query and Mutation.
-QUERIES: tuple[type, ...] = (Query, JobQueries, AuditQueries, BackOfficeQueries)
+QUERIES: tuple[type, ...] = (Query, JobQueries, AuditQueries, BackOfficeQueries, DashboardQueries)
 MUTATIONS: tuple[type, ...] = (Mutation, JobMutations, BackOfficeMutations)
 SUBSCRIPTION: type | None = Subscription
 

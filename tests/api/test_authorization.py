@@ -186,6 +186,7 @@ FIELDS = [
     Field("createCoupon", COUPON, a_new_coupon, ADMIN_ONLY, True),
     Field("retryJob", RETRY_JOB, unknown_job, ADMIN_ONLY, True, ("JOB_NOT_FOUND",)),
     Field("coupons", f"{{ coupons {PAGE} }}", nothing, ADMIN_ONLY),
+    Field("dashboard", "{ dashboard { pendingApprovals } }", nothing, ADMIN_ONLY),
     Field("updateCourse", UPDATE_COURSE, a_course_change, ADMIN_ONLY, True),
     Field("disableCoupon", DISABLE_COUPON, a_coupon, ADMIN_ONLY, True),
 ]

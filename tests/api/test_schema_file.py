@@ -23,6 +23,7 @@ CONTRACT_QUERY: dict[str, tuple[set[str], str]] = {
     "jobs": ({"status", "first", "after"}, "JobConnection!"),
     "jobStats": (set(), "JobStats!"),
     "coupons": ({"first", "after"}, "CouponConnection!"),
+    "dashboard": ({"days"}, "Dashboard!"),
 }
 CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "enroll": ({"input"}, "EnrollmentPayload!"),

@@ -13,7 +13,8 @@ from pymongo import IndexModel
 
 from domain.enrollment import EnrollmentStatus, PaymentMethod
 from domain.enrollment_filter import EnrollmentFilter
-from store.enrollment_query import filter_query, index_for
+from store.dashboard import NEWEST_FIRST, window
+from store.enrollment_query import Plan, filter_query, index_for
 from store.indexes import ENROLLMENT_INDEXES
 from store.pages import encode_cursor, past_cursor
 
@@ -81,3 +82,12 @@ def test_the_names_the_readme_gives() -> None:
     assert served(payment_reference="EW-1") == "by_payment_reference"
     assert served(payment_method=PaymentMethod.EFT) == "by_method"
     assert served(created_from=AT) == "by_created"
+
+
+def test_the_dashboard_reads_are_served_too() -> None:
+    assert index_for(window(AT), ENROLLMENT_INDEXES) == Plan("by_created", sorts_in_memory=False)
+    assert index_for(window(AT), ENROLLMENT_INDEXES, NEWEST_FIRST) == Plan(
+        "by_created", sorts_in_memory=False
+    )
+    status = filter_query(EnrollmentFilter(status=EnrollmentStatus.AWAITING_APPROVAL))
+    assert index_for(status, ENROLLMENT_INDEXES) == Plan("by_status", sorts_in_memory=False)
