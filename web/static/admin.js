@@ -2,7 +2,7 @@
 import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
 
 const ROW = `fragment Row on Enrollment {
-  id userId status version createdAt paymentReference
+  id userId userEmail status version createdAt paymentReference
   course { title } amountDue { amount currency } amountPaid { amount currency }
 }`;
 const PENDING = `query Pending { pendingEnrollments(first: 100) { edges { node { ...Row } } totalCount } } ${ROW}`;
@@ -79,13 +79,14 @@ function showRow(enrollment) {
     pendingBody.insertBefore(row, later ? later[1] : null);
   }
   const cell = (name) => row.querySelector(`.${name}`);
-  cell("student").textContent = enrollment.userId;
+  const student = enrollment.userEmail ? `${enrollment.userEmail} · ${enrollment.userId}` : enrollment.userId;
+  cell("student").textContent = student;
   cell("course").textContent = enrollment.course.title;
   cell("due").textContent = money(enrollment.amountDue);
   cell("paid").textContent = money(enrollment.amountPaid);
   cell("reference").textContent = enrollment.paymentReference ?? "";
   cell("since").textContent = new Date(enrollment.createdAt).toLocaleString();
-  row.querySelector(".select").setAttribute("aria-label", `Select ${enrollment.userId}, ${enrollment.course.title}`);
+  row.querySelector(".select").setAttribute("aria-label", `Select ${student}, ${enrollment.course.title}`);
   updateToolbar();
 }
 
