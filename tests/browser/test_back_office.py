@@ -1,6 +1,7 @@
 """The admin back office in Chromium: search by e-mail, bulk reject with a reason, export CSV,
 change a course's price while two student tabs show its card, withdraw a coupon, and the
-dashboard following events live. Screenshots of each page go to docs/screenshots/."""
+dashboard following events live. Screenshots of each step go to tests/artifacts/browser/
+(docs/screenshots/ holds copies of the enrollments, courses and dashboard ones)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from sandbox.embedded import ManagedServer
 from tests.browser.pages import ARTIFACTS, Screenshots, card, connection, open_page, seed, sign_in
 from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ENROLL = """
 mutation($input: EnrollInput!) { enroll(input: $input) { enrollment { id } errors { code } } }
 """
@@ -66,7 +66,6 @@ async def test_search_bulk_reject_and_export(
         await page.get_by_label("Select all").check()
         await page.get_by_label("Reason").fill("Course full")
         await shot(page, "bulk-reject")
-        await page.screenshot(path=DOCS / "enrollments.png", full_page=True)
         await page.get_by_role("button", name="Reject selected (2)").click()
         await expect(page.get_by_role("alert")).to_have_text("2 rejected.")
         await expect(page.get_by_role("cell", name="REJECTED")).to_have_count(2)
@@ -99,7 +98,8 @@ async def test_a_price_change_reaches_both_tabs_and_the_dashboard_follows_events
         students = await browser.new_context()
         tabs = [await open_page(students, f"{running.base_url}/app/") for _ in range(2)]
         await sign_in(tabs[0], "student")
-        await tabs[1].reload()
+        # The other tab follows the sign-in by itself (it reloads on the session's storage event).
+        await expect(tabs[1].get_by_text("Signed in as demo-student")).to_be_visible()
         for tab in tabs:
             await expect(connection(tab)).to_have_text("Live")
             await expect(card(tab, PYTHON.title)).to_contain_text("129.00 ZAR")
@@ -128,7 +128,7 @@ async def test_a_price_change_reaches_both_tabs_and_the_dashboard_follows_events
 
         await courses.get_by_role("button", name="Withdraw WELCOME10").click()
         await expect(courses.get_by_role("row").filter(has_text="WELCOME10")).to_contain_text("withdrawn")
-        await courses.screenshot(path=DOCS / "courses.png", full_page=True)
+        await shot(courses, "courses-and-coupons")
 
         board = await admin_page(browser, running, "/app/admin/dashboard")
         await expect(connection(board)).to_have_text("Live")
@@ -140,5 +140,5 @@ async def test_a_price_change_reaches_both_tabs_and_the_dashboard_follows_events
         await expect(board.get_by_text("EFT: 0 of 2 approved (0%)")).to_be_visible()
         await expect(board.locator("#per-day canvas")).to_have_count(1)
         await expect(board.locator("#updated")).to_have_text(re.compile("^Updated"))
-        await board.screenshot(path=DOCS / "dashboard.png", full_page=True)
+        await shot(board, "dashboard")
         await students.close()

@@ -88,7 +88,6 @@ async function load() {
     document.getElementById("next-page").disabled = !next;
     document.getElementById("first-page").disabled = cursors.length === 1;
     selectAll.checked = false;
-    say("");
   } catch (error) {
     failed(error);
   }
@@ -115,6 +114,7 @@ async function exportCsv() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  say(""); // a new search: the last action's message no longer applies
   cursors = [null];
   load();
 });
