@@ -1,5 +1,5 @@
 // The admin console: the pending queue kept live by adminEnrollmentEvents, decisions, and the job list.
-import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session, sessionButtons } from "./live.js";
 
 const ROW = `fragment Row on Enrollment {
   id userId userEmail status version createdAt paymentReference
@@ -256,19 +256,7 @@ async function bulkApprove() {
   }
 }
 
-document.getElementById("sign-in").addEventListener("click", async () => {
-  try {
-    await auth.signIn();
-    location.reload();
-  } catch (error) {
-    say(messageOf(error));
-  }
-});
-document.getElementById("sign-out").addEventListener("click", () => {
-  auth.signOut();
-  location.reload();
-});
-auth.onChange(() => location.reload());
+sessionButtons(auth, say);
 bulkButton.addEventListener("click", bulkApprove);
 selectAll.addEventListener("change", () => {
   for (const row of rows.values()) row.querySelector(".select").checked = selectAll.checked;

@@ -1,5 +1,5 @@
 // Courses (change title, price, currency, publication) and coupons (list, withdraw).
-import { SessionExpired, chrome, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, graphql, indicator, messageOf, money, session, sessionButtons } from "./live.js";
 
 const COURSES = "query Courses { courseCards { course { id title published price { amount currency } } } }";
 const UPDATE = `mutation UpdateCourse($id: ID!, $input: UpdateCourseInput!) {
@@ -103,19 +103,7 @@ editor.addEventListener("submit", async (event) => {
   }
 });
 more.addEventListener("click", () => loadCoupons(couponsAfter).catch(failed));
-document.getElementById("sign-in").addEventListener("click", async () => {
-  try {
-    await auth.signIn();
-    location.reload();
-  } catch (error) {
-    say(messageOf(error));
-  }
-});
-document.getElementById("sign-out").addEventListener("click", () => {
-  auth.signOut();
-  location.reload();
-});
-auth.onChange(() => location.reload());
+sessionButtons(auth, say);
 showSession(signedIn);
 
 if (!token) {

@@ -1,6 +1,6 @@
 // The dashboard: dashboard(days) drawn with the vendored uPlot, read again as events arrive.
 import uPlot from "./vendor/uplot/uPlot.esm.js";
-import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, session, sessionButtons } from "./live.js";
 
 const DASHBOARD = `query Dashboard($days: Int!) {
   dashboard(days: $days) {
@@ -128,19 +128,7 @@ function soon() {
 }
 
 daysSelect.addEventListener("change", load);
-document.getElementById("sign-in").addEventListener("click", async () => {
-  try {
-    await auth.signIn();
-    location.reload();
-  } catch (error) {
-    say(messageOf(error));
-  }
-});
-document.getElementById("sign-out").addEventListener("click", () => {
-  auth.signOut();
-  location.reload();
-});
-auth.onChange(() => location.reload());
+sessionButtons(auth, say);
 showSession(signedIn);
 
 if (!token) {

@@ -1,6 +1,6 @@
 // Enrollment search: every filter of enrollments(filter:), keyset pages, bulk reject, CSV export;
 // re-read live as events arrive.
-import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session, sessionButtons } from "./live.js";
 
 const PAGE_SIZE = 25;
 const SEARCH = `query Search($filter: EnrollmentFilter, $after: String) {
@@ -146,19 +146,7 @@ selectAll.addEventListener("change", () => {
   for (const box of body.querySelectorAll(".select")) box.checked = selectAll.checked;
   updateToolbar();
 });
-document.getElementById("sign-in").addEventListener("click", async () => {
-  try {
-    await auth.signIn();
-    location.reload();
-  } catch (error) {
-    say(messageOf(error));
-  }
-});
-document.getElementById("sign-out").addEventListener("click", () => {
-  auth.signOut();
-  location.reload();
-});
-auth.onChange(() => location.reload());
+sessionButtons(auth, say);
 showSession(signedIn);
 
 // A change anywhere may move a row of this page: read the page again, at most a few times a second.
