@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.admin_export import enrollments_csv
 from api.documents import Documents, load_manifest
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
@@ -158,6 +159,7 @@ def create_app(settings: Settings) -> App:
             ),
             WebSocketRoute("/graphql", edge),
             Route("/healthz", healthz),
+            Route("/admin/enrollments.csv", enrollments_csv, methods=["GET"]),
             Route("/readyz", readyz),
             *sandbox_job_routes(settings),
             Route(

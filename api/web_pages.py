@@ -63,6 +63,9 @@ def page_routes(settings: Settings) -> list[BaseRoute]:
         _page("/app/admin", "admin.html"),
         _page("/app/admin/enrollment", "enrollment.html"),
         _page("/app/admin/audit", "audit.html"),
+        _page("/app/admin/enrollments", "enrollments.html"),
+        _page("/app/admin/catalogue", "admin_catalogue.html"),
+        _page("/app/admin/dashboard", "dashboard.html"),
         Mount("/app/static", WebFiles(directory=WEB_DIR / "static"), name="web"),
         # Where the card gateway sends the student back: the catalogue, focused on the course
         # (`?course=`), whose live card turns to Continue Course once the payment is confirmed.

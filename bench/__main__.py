@@ -14,7 +14,7 @@ from typing import Any
 import httpx2 as httpx
 import uvloop
 
-from bench import scenarios
+from bench import back_office, scenarios
 from bench.card import card_enroll
 from bench.harness import Stack, stack, store_patched
 from bench.scrape import scrape_cost
@@ -23,7 +23,7 @@ from bench.ws import LEGACY_WS
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "scrape")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search", "export", "scrape")
 
 
 def sizes() -> list[int]:
@@ -64,6 +64,12 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
         if "card" in run:
             seconds = float(os.environ.get("BENCH_CARD_SECONDS", "20"))
             results.append(await card_enroll(s, seconds))
+        if "search" in run:
+            population = int(os.environ.get("BENCH_POPULATION", "100000"))
+            results.append(await back_office.search(s, client, population))
+        if "export" in run:
+            population = int(os.environ.get("BENCH_POPULATION", "100000"))
+            results.append(await back_office.export(s, client, population))
         if "scrape" in run:
             # Last: it leaves 100,000 jobs in the store, which no other scenario should read past.
             history = [int(n) for n in os.environ.get("BENCH_JOB_HISTORY", "1000,100000").split(",") if n]

@@ -1,9 +1,9 @@
-"""What admins decide: approve, reject, bulk approve, revoke, record a payment. Each is one
-conditional write."""
+"""What admins decide: approve, reject, either in bulk, revoke, record a payment. Each is one
+conditional write per enrollment."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from domain.actors import Actor, Cause
@@ -39,10 +39,12 @@ def _required_reason(reason: str) -> str:
     return clean
 
 
-async def reject(changes: Changes, admin: Viewer, enrollment_id: str, reason: str) -> Enrollment:
+async def reject(
+    changes: Changes, admin: Viewer, enrollment_id: str, reason: str, action: str = "rejectEnrollment"
+) -> Enrollment:
     clean = _required_reason(reason)
     extras = TransitionExtras(rejection_reason=clean)
-    cause = Cause(Actor.of(admin), "rejectEnrollment", clean)
+    cause = Cause(Actor.of(admin), action, clean)
     return await transition(changes, enrollment_id, Action.REJECT, cause, extras)
 
 
@@ -54,25 +56,44 @@ async def revoke(changes: Changes, admin: Viewer, enrollment_id: str, reason: st
 
 @dataclass(frozen=True)
 class BulkOutcome:
-    approved: list[Enrollment]
+    done: list[Enrollment]
     errors: list[UserError]
+
+
+async def _each(
+    policy: Policy, enrollment_ids: Sequence[str], act: Callable[[str], Awaitable[Enrollment]]
+) -> BulkOutcome:
+    """`act` on every id (repeats once), in order; one id's refusal is its error, not the batch's."""
+    limit = policy.max_bulk
+    if len(enrollment_ids) > limit:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, f"at most {limit} ids at once", "enrollmentIds")
+    done: list[Enrollment] = []
+    errors: list[UserError] = []
+    for enrollment_id in dict.fromkeys(enrollment_ids):
+        try:
+            done.append(await act(enrollment_id))
+        except DomainError as failure:
+            error = failure.error
+            errors.append(UserError(error.code, f"{enrollment_id}: {error.message}", enrollment_id))
+    return BulkOutcome(done, errors)
 
 
 async def bulk_approve(
     changes: Changes, policy: Policy, admin: Viewer, enrollment_ids: Sequence[str]
 ) -> BulkOutcome:
-    limit = policy.max_bulk
-    if len(enrollment_ids) > limit:
-        raise DomainError.of(ErrorCode.VALIDATION_FAILED, f"at most {limit} ids at once", "enrollmentIds")
-    approved: list[Enrollment] = []
-    errors: list[UserError] = []
-    for enrollment_id in dict.fromkeys(enrollment_ids):
-        try:
-            approved.append(await approve(changes, admin, enrollment_id, "bulkApproveEnrollments"))
-        except DomainError as failure:
-            error = failure.error
-            errors.append(UserError(error.code, f"{enrollment_id}: {error.message}", enrollment_id))
-    return BulkOutcome(approved, errors)
+    return await _each(
+        policy, enrollment_ids, lambda one: approve(changes, admin, one, "bulkApproveEnrollments")
+    )
+
+
+async def bulk_reject(
+    changes: Changes, policy: Policy, admin: Viewer, enrollment_ids: Sequence[str], reason: str
+) -> BulkOutcome:
+    """One reason for all; a missing or overlong one refuses the whole batch before any write."""
+    clean = _required_reason(reason)
+    return await _each(
+        policy, enrollment_ids, lambda one: reject(changes, admin, one, clean, "bulkRejectEnrollments")
+    )
 
 
 async def record_payment(

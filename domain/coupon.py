@@ -21,6 +21,7 @@ class ReservationOutcome(StrEnum):
     ALREADY_USED = "already_used"
     EXHAUSTED = "exhausted"
     WRONG_CURRENCY = "wrong_currency"  # a fixed amount in another currency than the course's price
+    WITHDRAWN = "withdrawn"  # disabled by an admin
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Coupon:
     redeemed: int
     reserved: int  # live holds at the time of reading
     expires_at: datetime | None
+    disabled_at: datetime | None = None  # withdrawn by an admin: no new holds
 
     def applies_to(self, price: Money) -> bool:
         """A percentage applies to any price; a fixed amount only to a price in its own currency."""

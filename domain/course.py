@@ -1,4 +1,4 @@
-"""Courses and the rules for creating one."""
+"""Courses and the rules for creating and changing one."""
 
 from __future__ import annotations
 
@@ -40,3 +40,28 @@ def validate_new_course(
     if not 0 <= price <= MAX_PRICE:
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "price must be 0 or more", "price")
     return Course(cid, clean_title, Money(price, validate_currency(currency)), published)
+
+
+@dataclass(frozen=True)
+class CourseChanges:
+    title: str | None = None
+    price: int | None = None  # minor units of the course's (possibly new) currency
+    currency: str | None = None
+    published: bool | None = None
+
+    def fields(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+def validate_changes(changes: CourseChanges) -> CourseChanges:
+    if not changes.fields():
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "nothing to change", "input")
+    title = None if changes.title is None else changes.title.strip()
+    if title is not None and not 0 < len(title) <= MAX_TITLE_LENGTH:
+        raise DomainError.of(
+            ErrorCode.VALIDATION_FAILED, f"title must be 1-{MAX_TITLE_LENGTH} characters", "title"
+        )
+    if changes.price is not None and not 0 <= changes.price <= MAX_PRICE:
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "price must be 0 or more", "price")
+    currency = None if changes.currency is None else validate_currency(changes.currency)
+    return CourseChanges(title, changes.price, currency, changes.published)

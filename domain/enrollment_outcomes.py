@@ -60,3 +60,6 @@ class ObservedPublisher:
         if wait is not None:
             self.observer.approval_waited(wait)
         await self.inner.publish(change)
+
+    async def course_changed(self, course_id: str) -> None:
+        await self.inner.course_changed(course_id)

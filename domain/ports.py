@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -10,8 +10,9 @@ from typing import Generic, Protocol, TypeVar
 from domain.actors import Cause
 from domain.audit import AuditEntry, AuditFilter, AuditSource
 from domain.coupon import Coupon, NewCoupon, ReservationOutcome
-from domain.course import Course
+from domain.course import Course, CourseChanges
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
+from domain.enrollment_filter import EnrollmentFilter
 from domain.events import EnrollmentChange
 from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus
 from domain.money import Money
@@ -74,6 +75,12 @@ class CourseStore(Protocol):
     async def insert_course(self, course: Course, entry: AuditEntry | None = None) -> bool:
         """`entry` rides in the same write (the document's audit outbox)."""
 
+    async def update_course(
+        self, course_id: str, changes: CourseChanges, entry: AuditEntry
+    ) -> tuple[Course, int] | None:
+        """The course as changed, and the change's revision (1, 2, ...); None for an unknown id.
+        `entry` rides in the same write (the document's audit outbox)."""
+
 
 class CouponStore(Protocol):
     async def insert_coupon(self, coupon: NewCoupon, entry: AuditEntry | None = None) -> bool:
@@ -88,6 +95,13 @@ class CouponStore(Protocol):
         ...
 
     async def user_holds_or_redeemed(self, code: str, user_id: str, now: datetime) -> bool: ...
+    async def disable(self, code: str, now: datetime, entry: AuditEntry) -> Coupon | None:
+        """Withdraw the coupon from new holds; None when unknown or already withdrawn. `entry`
+        rides in the same write (the document's audit outbox)."""
+
+    async def page(self, first: int, after: str | None, now: datetime) -> Page[Coupon]:
+        """By code; `reserved` counts the holds live at `now`."""
+
     async def pin_hold(self, code: str, enrollment_id: str) -> bool: ...
     async def redeem_hold(self, code: str, enrollment_id: str, user_id: str) -> bool: ...
     async def release_hold(self, code: str, enrollment_id: str, *, lapsed: bool) -> bool: ...
@@ -126,9 +140,11 @@ class EnrollmentStore(Protocol):
         """Records the checkout's id while `reference` is still current; None otherwise."""
 
     async def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]: ...
-    async def page(
-        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page[Enrollment]: ...
+    async def page(self, where: EnrollmentFilter, first: int, after: str | None) -> Page[Enrollment]:
+        """In creation order, oldest first."""
+
+    def batches(self, where: EnrollmentFilter, size: int) -> AsyncIterator[list[Enrollment]]:
+        """Every match in the page order, `size` at a time, from one cursor (an export's read)."""
 
 
 class PaymentLedger(Protocol):
@@ -160,6 +176,9 @@ class AuditLog(Protocol):
 class EventPublisher(Protocol):
     async def publish(self, change: EnrollmentChange) -> None:
         """Best effort: logs and counts failures, never raises."""
+
+    async def course_changed(self, course_id: str) -> None:
+        """Tell every open card of the course to re-read it; best effort, as `publish`."""
 
 
 class JobQueue(Protocol):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from domain.changes import Changes
 from domain.checkouts import CheckoutDesk
 from domain.coupon import ReservationOutcome
+from domain.dashboard import DashboardReader
 from domain.ports import (
     AuditLog,
     Clock,
@@ -58,6 +59,7 @@ class Services:
     payments: PaymentLedger
     desk: CheckoutDesk
     audit: AuditLog
+    dashboard: DashboardReader
     observer: Observer = field(default_factory=Unobserved)
 
     @property

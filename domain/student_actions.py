@@ -123,6 +123,8 @@ class AlreadyEnrolled(DomainError):
 _REFUSALS = {
     ReservationOutcome.NOT_FOUND: (ErrorCode.COUPON_NOT_FOUND, "no such coupon"),
     ReservationOutcome.EXPIRED: (ErrorCode.COUPON_EXPIRED, "this coupon has expired"),
+    # The contract's code for a coupon that can no longer be used; the message says why.
+    ReservationOutcome.WITHDRAWN: (ErrorCode.COUPON_EXPIRED, "this coupon has been withdrawn"),
     ReservationOutcome.ALREADY_USED: (ErrorCode.COUPON_ALREADY_USED, "you have already used this coupon"),
     ReservationOutcome.EXHAUSTED: (ErrorCode.COUPON_EXHAUSTED, "this coupon is used up"),
 }
@@ -159,6 +161,8 @@ async def _why_refused(
 ) -> ReservationOutcome:
     if current is None:
         return ReservationOutcome.NOT_FOUND
+    if current.disabled_at is not None:
+        return ReservationOutcome.WITHDRAWN
     if current.expires_at is not None and current.expires_at <= now:
         return ReservationOutcome.EXPIRED
     if not current.applies_to(price):

@@ -1,11 +1,13 @@
-"""Publishes each enrollment change to its audiences: the owner's channel and the admins'."""
+"""Publishes each enrollment change to its audiences (the owner's channel and the admins'), and each
+course change to the course's channel, which every open card of it listens to."""
 
 from __future__ import annotations
 
 import logging
 
 from domain.events import EnrollmentChange
-from realtime.channels import ADMIN_CHANNEL, user_channel
+from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
+from realtime.course_notice import course_notice
 from realtime.envelope import Envelope
 from realtime.hub import Hub
 
@@ -26,3 +28,7 @@ class ChangePublisher:
                 "realtime publish failed",
                 extra={"enrollment_id": enrollment.id, "channels": channels, "version": enrollment.version},
             )
+
+    async def course_changed(self, course_id: str) -> None:
+        if not await self._hub.publish(course_channel(course_id), course_notice(course_id)):
+            log.warning("realtime publish failed", extra={"course_id": course_id})

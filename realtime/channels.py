@@ -11,9 +11,5 @@ def user_channel(user_id: str) -> str:
 
 
 def course_channel(course_id: str) -> str:
-    """Changes to the course itself, for anonymous card viewers.
-
-    Subscribed to by `courseCard` for anonymous viewers, but nothing publishes here yet: course
-    changes (title, price, publication) are not events today. Publishing them is another issue's.
-    """
+    """Changes to the course itself (title, price, publication): every `courseCard` of it listens."""
     return f"{PREFIX}course:{course_id}"

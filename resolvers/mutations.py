@@ -227,7 +227,7 @@ class Mutation:
         if isinstance(result, DomainUserError):
             return BulkApprovePayload(approved=[], errors=[UserError.of(result)])
         return BulkApprovePayload(
-            approved=[Enrollment(model=e) for e in result.approved],
+            approved=[Enrollment(model=e) for e in result.done],
             errors=[UserError.of(e) for e in result.errors],
         )
 

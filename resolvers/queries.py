@@ -12,9 +12,11 @@ from domain.coupon import normalize_code
 from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import EnrollmentStatus
+from domain.enrollment_filter import EnrollmentFilter
 from domain.errors import DomainError
 from resolvers.connections import Connection, connection, page_size
 from resolvers.context import Info
+from resolvers.enrollment_search import EnrollmentFilterInput, to_domain
 from resolvers.permissions import AdminOnly, SignedIn, require_owner_or_admin
 from resolvers.types import Coupon, CourseCard, Enrollment
 
@@ -87,11 +89,13 @@ class Query:
         course_id: strawberry.ID | None = None,
         first: int | None = 50,
         after: str | None = None,
+        filter: EnrollmentFilterInput | None = None,
     ) -> Connection[Enrollment]:
         size = page_size(first, info.context.max_page_size)
         course = None if course_id is None else str(course_id)
         try:
-            page = await info.context.services.enrollments.page(status, course, size, after)
+            where = to_domain(filter, status, course)
+            page = await info.context.services.enrollments.page(where, size, after)
         except DomainError as bad:
             raise validation_error(bad) from None
         return connection(page, _node)
@@ -103,7 +107,7 @@ class Query:
         size = page_size(first, info.context.max_page_size)
         try:
             page = await info.context.services.enrollments.page(
-                EnrollmentStatus.AWAITING_APPROVAL, None, size, after
+                EnrollmentFilter(status=EnrollmentStatus.AWAITING_APPROVAL), size, after
             )
         except DomainError as bad:
             raise validation_error(bad) from None

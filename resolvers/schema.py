@@ -19,6 +19,8 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from resolvers.actors import AuditQueries
+from resolvers.back_office import BackOfficeMutations, BackOfficeQueries
+from resolvers.dashboard import DashboardQueries
 from resolvers.errors import log_unexpected
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.masking import MaskUnexpected
@@ -160,8 +162,8 @@ class EnrollwireSchema(strawberry.Schema):
 
 
 # Each feature contributes its own root classes; they are merged into one Query and Mutation.
-QUERIES: tuple[type, ...] = (Query, JobQueries, AuditQueries)
-MUTATIONS: tuple[type, ...] = (Mutation, JobMutations)
+QUERIES: tuple[type, ...] = (Query, JobQueries, AuditQueries, BackOfficeQueries, DashboardQueries)
+MUTATIONS: tuple[type, ...] = (Mutation, JobMutations, BackOfficeMutations)
 SUBSCRIPTION: type | None = Subscription
 
 

@@ -36,7 +36,9 @@ from graphql import GraphQLError
 from domain.course import is_course_id
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.viewer import Viewer
-from realtime.channels import ADMIN_CHANNEL, course_channel, user_channel
+from realtime.card_events import card_events
+from realtime.channels import ADMIN_CHANNEL, user_channel
+from realtime.course_notice import noticed_course
 from realtime.envelope import decode_change
 from realtime.feeds.feed import Feeds, FeedSpec
 from realtime.feeds.member import Member, resync_required, token_expired
@@ -52,7 +54,10 @@ from resolvers.types import CourseCard
 
 
 def _written_at(item: bytes | Gap) -> float | None:
-    change = None if isinstance(item, Gap) else decode_change(item)
+    # A course notice carries no change (and no time): only enrollment changes are timed.
+    if isinstance(item, Gap) or noticed_course(item) is not None:
+        return None
+    change = decode_change(item)
     return None if change is None else change.at.timestamp()
 
 
@@ -107,6 +112,12 @@ class CardStream:
 
     async def on(self, item: bytes | Gap) -> CourseCard | None:
         """The card to send for this hub item, if any."""
+        if not isinstance(item, Gap) and (course_id := noticed_course(item)) is not None:
+            if course_id != self._course_id:
+                return None
+            # The course itself changed: same enrollment, same version, new title or price.
+            card = await _reread(self._info, self._course_id)
+            return card if card.version >= self.last else None
         if isinstance(item, Gap):
             card = await _reread(self._info, self._course_id)
             if item.reason is GapReason.RECONNECTED:
@@ -230,9 +241,11 @@ class Subscription:
             # Before anything is subscribed or loaded: a malformed id names no course.
             raise _not_found(cid)
         viewer = info.context.viewer
-        channel = course_channel(cid) if viewer is None else user_channel(viewer.user_id)
         # Subscribed before reading, so a change committed meanwhile arrives as an event.
-        async with _live(info, "courseCard"), _hub(info).subscribe(channel) as events:
+        async with (
+            _live(info, "courseCard"),
+            card_events(_hub(info), cid, None if viewer is None else viewer.user_id) as events,
+        ):
             card = await load_card(info, cid)
             if card is None:
                 raise _not_found(cid)

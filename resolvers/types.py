@@ -233,6 +233,7 @@ class Coupon:
     redeemed: int
     reserved: int
     expires_at: datetime | None
+    disabled_at: datetime | None = strawberry.field(default=None, description="Withdrawn: no new holds.")
 
     @classmethod
     def of(cls, coupon: DomainCoupon) -> Coupon:
@@ -245,6 +246,7 @@ class Coupon:
             redeemed=coupon.redeemed,
             reserved=coupon.reserved,
             expires_at=coupon.expires_at,
+            disabled_at=coupon.disabled_at,
         )
 
 

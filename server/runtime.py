@@ -35,6 +35,7 @@ from store.audit import MongoAuditLog
 from store.checkouts import MongoCheckoutStore
 from store.coupons import MongoCouponStore
 from store.courses import MongoCourseStore
+from store.dashboard import MongoDashboardReader
 from store.database import Collections, Doc, connect
 from store.enrollments import MongoEnrollmentStore
 from store.indexes import ensure_indexes
@@ -90,6 +91,7 @@ def build_services(
         desk=desk,
         policy=Policy(coupon_hold=timedelta(seconds=settings.coupon_hold_seconds)),
         audit=MongoAuditLog(collections),
+        dashboard=MongoDashboardReader(collections),
         observer=observer,
     )
 

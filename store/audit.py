@@ -39,6 +39,11 @@ def outbox_document(entry: AuditEntry | None) -> Doc:
     return {} if entry is None else {OUTBOX: [_document(entry)]}
 
 
+def outbox_push(entry: AuditEntry) -> Doc:
+    """The `$push` that puts `entry` in an existing document's audit outbox."""
+    return {OUTBOX: {"$each": [_document(entry)]}}
+
+
 def _entry(doc: Doc) -> AuditEntry:
     actor = doc["actor"]
     return AuditEntry(

@@ -20,8 +20,10 @@ from pymongo.errors import DuplicateKeyError
 from domain.audit import AuditEntry
 from domain.coupon import Coupon, NewCoupon
 from domain.money import Money
-from store.audit import outbox_document
+from domain.ports import Page
+from store.audit import outbox_document, outbox_push
 from store.database import Collections, Doc
+from store.pages import decode_code_cursor, encode_code_cursor
 
 # Coupons stored before coupons carried a currency have none: the school is South African, and
 # every fixed amount it had given out was in rand.
@@ -63,6 +65,7 @@ def _coupon(doc: Doc, now: datetime) -> Coupon:
         redeemed=doc["redeemed"],
         reserved=live,
         expires_at=doc.get("expiresAt"),
+        disabled_at=doc.get("disabledAt"),
     )
 
 
@@ -102,6 +105,7 @@ class MongoCouponStore:
             {
                 "_id": code,
                 "$or": _live(now),
+                "disabledAt": None,  # withdrawn by an admin (missing on older coupons: null matches)
                 "redeemedBy": {"$ne": user_id},
                 "holds": {"$not": {"$elemMatch": {"userId": user_id, "$or": _live(now)}}},
                 "$expr": {"$and": [room, _applies_in(currency)]},
@@ -110,6 +114,24 @@ class MongoCouponStore:
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else _coupon(doc, now)
+
+    async def disable(self, code: str, now: datetime, entry: AuditEntry) -> Coupon | None:
+        doc = await self._coupons.find_one_and_update(
+            {"_id": code, "disabledAt": None},
+            {"$set": {"disabledAt": now}, "$push": outbox_push(entry)},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _coupon(doc, now)
+
+    async def page(self, first: int, after: str | None, now: datetime) -> Page[Coupon]:
+        # By code, the _id: the keyset is the code itself, and every code is unique.
+        query: Doc = {} if after is None else {"_id": {"$gt": decode_code_cursor(after)}}
+        cursor = self._coupons.find(query).sort("_id", 1).limit(first + 1)
+        docs = [doc async for doc in cursor]
+        shown = docs[:first]
+        total = await self._coupons.count_documents({})
+        cursors = [encode_code_cursor(doc["_id"]) for doc in shown]
+        return Page([_coupon(doc, now) for doc in shown], len(docs) > first, total, cursors)
 
     async def user_holds_or_redeemed(self, code: str, user_id: str, now: datetime) -> bool:
         query = {

@@ -36,6 +36,8 @@ def draft_document(draft: NewEnrollment) -> Doc:
         "_id": draft.id,
         "userId": draft.user_id,
         "email": draft.email,
+        # The admin search's case-insensitive prefix is a range on this field's index.
+        "emailLower": None if draft.email is None else draft.email.lower(),
         "courseId": draft.course_id,
         "status": draft.status.value,
         "previousStatus": None,

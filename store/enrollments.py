@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from pymongo import ReturnDocument
@@ -15,13 +15,14 @@ from domain.enrollment import (
     Action,
     Effect,
     Enrollment,
-    EnrollmentStatus,
 )
+from domain.enrollment_filter import EnrollmentFilter
 from domain.jobs import Job
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
 from store.database import Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
+from store.enrollment_query import SORT, filter_query
 from store.indexes import ONE_ACTIVE_INDEX
 from store.pages import keyset_page
 from store.transitions import lapse_filter, lapse_update, literal, transition_filter, transition_update
@@ -147,12 +148,21 @@ class MongoEnrollmentStore:
         )
         return None if doc is None else enrollment_from(doc)
 
-    async def page(
-        self, status: EnrollmentStatus | None, course_id: str | None, first: int, after: str | None
-    ) -> Page[Enrollment]:
-        query: Doc = {}
-        if status is not None:
-            query["status"] = status.value
-        if course_id is not None:
-            query["courseId"] = course_id
+    async def page(self, where: EnrollmentFilter, first: int, after: str | None) -> Page[Enrollment]:
+        query = filter_query(where)
         return await keyset_page(self._enrollments, query, first, after, enrollment_from, SUMMARY)
+
+    async def batches(self, where: EnrollmentFilter, size: int) -> AsyncIterator[list[Enrollment]]:
+        # One cursor, fetched `size` documents per round trip: the client holds one batch at a time.
+        cursor = self._enrollments.find(filter_query(where), SUMMARY).sort(SORT).batch_size(size)
+        batch: list[Enrollment] = []
+        try:
+            async for doc in cursor:
+                batch.append(enrollment_from(doc))
+                if len(batch) == size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        finally:
+            await cursor.close()  # a download cut short leaves no cursor open on the server

@@ -25,6 +25,12 @@ ENROLLMENT_INDEXES = [
     IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
     IndexModel([("courseId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_course"),
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
+    # The admin search (store/enrollment_query.py): an e-mail prefix is a range on the lowercased
+    # address; the payment method narrows a list of its own.
+    IndexModel([("emailLower", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_email"),
+    IndexModel(
+        [("paymentMethod", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_method"
+    ),
     IndexModel([("userId", ASCENDING), ("courseId", ASCENDING), ("version", ASCENDING)], name="by_user"),
     IndexModel(
         [("userId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="by_user_recent"
@@ -70,6 +76,12 @@ async def ensure_indexes(collections: Collections, job_retention: timedelta = DE
     for outboxes in (collections.courses, collections.coupons, collections.jobs):
         await outboxes.create_indexes([AUDIT_OUTBOX_INDEX])
     await collections.enrollments.create_indexes(ENROLLMENT_INDEXES)
+    # Enrollments written before the admin search stored the lowercased address (one pass; the
+    # filter names the missing field, so a restart after it finds nothing to do).
+    await collections.enrollments.update_many(
+        {"emailLower": {"$exists": False}, "email": {"$type": "string"}},
+        [{"$set": {"emailLower": {"$toLower": "$email"}}}],
+    )
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)
     await ensure_retention(collections.jobs, collections.db[COUNTS_COLLECTION], job_retention)

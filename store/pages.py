@@ -31,6 +31,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after") from None
 
 
+def encode_code_cursor(code: str) -> str:
+    return base64.urlsafe_b64encode(code.encode()).decode().rstrip("=")
+
+
+def decode_code_cursor(cursor: str) -> str:
+    """A cursor over a unique string key (a coupon's code)."""
+    try:
+        code = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        code = None
+    if code is None or encode_code_cursor(code) != cursor:  # the decoder skips stray characters
+        raise DomainError.of(ErrorCode.VALIDATION_FAILED, "invalid cursor", "after")
+    return code
+
+
+def past_cursor(query: dict[str, Any], after: str | None, *, newest_first: bool = False) -> dict[str, Any]:
+    """`query` narrowed to the rows beyond the cursor in the page order."""
+    keyset = dict(query)
+    if after is None:
+        return keyset
+    beyond = "$lt" if newest_first else "$gt"
+    created_at, row_id = decode_cursor(after)
+    keyset["$and"] = [
+        *keyset.pop("$and", []),
+        {"$or": [{"createdAt": {beyond: created_at}}, {"createdAt": created_at, "_id": {beyond: row_id}}]},
+    ]
+    return keyset
+
+
 async def keyset_page(
     collection: AsyncCollection[Doc],
     query: dict[str, Any],
@@ -42,19 +71,8 @@ async def keyset_page(
     newest_first: bool = False,
 ) -> Page[T]:
     """The rows after the cursor (at most `first`), whether more follow, and the total matching."""
-    keyset = dict(query)
-    beyond, direction = ("$lt", -1) if newest_first else ("$gt", 1)
-    if after is not None:
-        created_at, row_id = decode_cursor(after)
-        keyset["$and"] = [
-            *keyset.pop("$and", []),
-            {
-                "$or": [
-                    {"createdAt": {beyond: created_at}},
-                    {"createdAt": created_at, "_id": {beyond: row_id}},
-                ]
-            },
-        ]
+    keyset = past_cursor(query, after, newest_first=newest_first)
+    direction = -1 if newest_first else 1
     order = [("createdAt", direction), ("_id", direction)]
     cursor = collection.find(keyset, projection).sort(order).limit(first + 1)
     docs = [doc async for doc in cursor]

@@ -113,6 +113,11 @@ async def a_new_coupon(cell: Cell) -> dict[str, Any]:
     return {"i": {"code": cell.course, "amountOff": 100, "maxRedemptions": 3}}
 
 
+async def a_course_change(cell: Cell) -> dict[str, Any]:
+    await cell.make_course()
+    return {"id": cell.course, "i": {"price": 2000}}
+
+
 async def unknown_job(cell: Cell) -> dict[str, Any]:
     # No DEAD job exists here: an admin gets the JOB_NOT_FOUND payload, the others an auth error.
     return {"id": "no-such-job"}
@@ -139,9 +144,18 @@ ENROLL = f"mutation($i: EnrollInput!) {{ enroll(input: $i) {EP} }}"
 BULK = (
     "mutation($id: ID!) { bulkApproveEnrollments(enrollmentIds: [$id]) { approved { id } errors { code } } }"
 )
+BULK_REJECT = (
+    'mutation($id: ID!) { bulkRejectEnrollments(enrollmentIds: [$id], reason: "full") '
+    "{ rejected { id } errors { code } } }"
+)
 REJECT = f'mutation($id: ID!) {{ rejectEnrollment(enrollmentId: $id, reason: "full") {EP} }}'
 COURSE = "mutation($i: CreateCourseInput!) { createCourse(input: $i) { course { id } errors { code } } }"
 COUPON = "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { code } errors { code } } }"
+UPDATE_COURSE = (
+    "mutation($id: ID!, $i: UpdateCourseInput!) "
+    "{ updateCourse(id: $id, input: $i) { course { id } errors { code } } }"
+)
+DISABLE_COUPON = "mutation($code: String!) { disableCoupon(code: $code) { coupon { code } errors { code } } }"
 RETRY_JOB = "mutation($id: ID!) { retryJob(id: $id) { job { id } errors { code } } }"
 
 
@@ -167,9 +181,14 @@ FIELDS = [
     Field("approveEnrollment", on_enrollment("approveEnrollment"), an_enrollment, ADMIN_ONLY, True),
     Field("rejectEnrollment", REJECT, an_enrollment, ADMIN_ONLY, True),
     Field("bulkApproveEnrollments", BULK, an_enrollment, ADMIN_ONLY, True),
+    Field("bulkRejectEnrollments", BULK_REJECT, an_enrollment, ADMIN_ONLY, True),
     Field("createCourse", COURSE, a_new_course, ADMIN_ONLY, True),
     Field("createCoupon", COUPON, a_new_coupon, ADMIN_ONLY, True),
     Field("retryJob", RETRY_JOB, unknown_job, ADMIN_ONLY, True, ("JOB_NOT_FOUND",)),
+    Field("coupons", f"{{ coupons {PAGE} }}", nothing, ADMIN_ONLY),
+    Field("dashboard", "{ dashboard { pendingApprovals } }", nothing, ADMIN_ONLY),
+    Field("updateCourse", UPDATE_COURSE, a_course_change, ADMIN_ONLY, True),
+    Field("disableCoupon", DISABLE_COUPON, a_coupon, ADMIN_ONLY, True),
 ]
 # fmt: on
 

@@ -17,11 +17,13 @@ CONTRACT_QUERY: dict[str, tuple[set[str], str]] = {
     "courseCard": ({"courseId"}, "CourseCard"),
     "myEnrollments": (set(), "[Enrollment!]!"),
     "enrollment": ({"id"}, "Enrollment"),
-    "enrollments": ({"status", "courseId", "first", "after"}, "EnrollmentConnection!"),
+    "enrollments": ({"status", "courseId", "first", "after", "filter"}, "EnrollmentConnection!"),
     "pendingEnrollments": ({"first", "after"}, "EnrollmentConnection!"),
     "coupon": ({"code"}, "Coupon"),
     "jobs": ({"status", "first", "after"}, "JobConnection!"),
     "jobStats": (set(), "JobStats!"),
+    "coupons": ({"first", "after"}, "CouponConnection!"),
+    "dashboard": ({"days"}, "Dashboard!"),
 }
 CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "enroll": ({"input"}, "EnrollmentPayload!"),
@@ -30,9 +32,12 @@ CONTRACT_MUTATION: dict[str, tuple[set[str], str]] = {
     "approveEnrollment": ({"enrollmentId"}, "EnrollmentPayload!"),
     "rejectEnrollment": ({"enrollmentId", "reason"}, "EnrollmentPayload!"),
     "bulkApproveEnrollments": ({"enrollmentIds"}, "BulkApprovePayload!"),
+    "bulkRejectEnrollments": ({"enrollmentIds", "reason"}, "BulkRejectPayload!"),
     "createCourse": ({"input"}, "CoursePayload!"),
     "createCoupon": ({"input"}, "CouponPayload!"),
     "retryJob": ({"id"}, "JobPayload!"),
+    "updateCourse": ({"id", "input"}, "CoursePayload!"),
+    "disableCoupon": ({"code"}, "CouponPayload!"),
 }
 CONTRACT_TYPES = {
     "DateTime", "PaymentMethod", "EnrollmentStatus", "CardAction", "EnrollmentEventType", "ErrorCode",

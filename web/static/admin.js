@@ -1,5 +1,5 @@
 // The admin console: the pending queue kept live by adminEnrollmentEvents, decisions, and the job list.
-import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session, sessionButtons } from "./live.js";
 import { APPROVE, BULK, EVENTS, JOBS, PENDING, REJECT, RETRY_JOB } from "./documents.js";
 
 const MAX_REMEMBERED = 1000;
@@ -63,13 +63,14 @@ function showRow(enrollment) {
     pendingBody.insertBefore(row, later ? later[1] : null);
   }
   const cell = (name) => row.querySelector(`.${name}`);
-  cell("student").textContent = enrollment.userId;
+  const student = enrollment.userEmail ? `${enrollment.userEmail} · ${enrollment.userId}` : enrollment.userId;
+  cell("student").textContent = student;
   cell("course").textContent = enrollment.course.title;
   cell("due").textContent = money(enrollment.amountDue);
   cell("paid").textContent = money(enrollment.amountPaid);
   cell("reference").textContent = enrollment.paymentReference ?? "";
   cell("since").textContent = new Date(enrollment.createdAt).toLocaleString();
-  row.querySelector(".select").setAttribute("aria-label", `Select ${enrollment.userId}, ${enrollment.course.title}`);
+  row.querySelector(".select").setAttribute("aria-label", `Select ${student}, ${enrollment.course.title}`);
   updateToolbar();
 }
 
@@ -239,19 +240,7 @@ async function bulkApprove() {
   }
 }
 
-document.getElementById("sign-in").addEventListener("click", async () => {
-  try {
-    await auth.signIn();
-    location.reload();
-  } catch (error) {
-    say(messageOf(error));
-  }
-});
-document.getElementById("sign-out").addEventListener("click", () => {
-  auth.signOut();
-  location.reload();
-});
-auth.onChange(() => location.reload());
+sessionButtons(auth, say);
 bulkButton.addEventListener("click", bulkApprove);
 selectAll.addEventListener("change", () => {
   for (const row of rows.values()) row.querySelector(".select").checked = selectAll.checked;

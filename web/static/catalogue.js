@@ -9,6 +9,7 @@ const STATUS = {
   REJECTED: "Your enrollment was rejected.",
   PAYMENT_FAILED: "Your payment failed.",
   CANCELLED: "Your enrollment was cancelled.",
+  REVOKED: "Your access was withdrawn (a refund or a chargeback); you may enroll again.",
 };
 const ACTIVE = new Set(["PENDING_PAYMENT", "AWAITING_APPROVAL", "APPROVED", "PAYMENT_FAILED"]);
 const ACCESS = {
@@ -16,6 +17,7 @@ const ACCESS = {
   PENDING: "Access: being set up…",
   PROVISIONED: "Access: ready.",
   FAILED: "Access: setup failed; an admin will retry it.",
+  REVOKED: "Access: withdrawn.",
 };
 
 const auth = session("student");

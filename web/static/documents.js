@@ -5,7 +5,7 @@
 
 // The admin console.
 const ROW = `fragment Row on Enrollment {
-  id userId status version createdAt paymentReference
+  id userId userEmail status version createdAt paymentReference
   course { title } amountDue { amount currency } amountPaid { amount currency }
 }`;
 export const PENDING = `query Pending { pendingEnrollments(first: 100) { edges { node { ...Row } } totalCount } } ${ROW}`;
@@ -58,3 +58,40 @@ export const AUDIT = `query Audit($filter: AuditFilter, $first: Int, $after: Str
     totalCount
   }
 }`;
+
+// Enrollment search (the admin's enrollments page).
+export const SEARCH = `query Search($filter: EnrollmentFilter, $after: String) {
+  enrollments(filter: $filter, first: 25, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id userId userEmail status paymentMethod paymentReference createdAt
+      course { title } amountDue { amount currency } } }
+  }
+}`;
+export const BULK_REJECT = `mutation BulkReject($ids: [ID!]!, $reason: String!) {
+  bulkRejectEnrollments(enrollmentIds: $ids, reason: $reason) { rejected { id } errors { message } }
+}`;
+
+// Courses and coupons (the admin's catalogue page).
+export const COURSES = "query Courses { courseCards { course { id title published price { amount currency } } } }";
+export const UPDATE = `mutation UpdateCourse($id: ID!, $input: UpdateCourseInput!) {
+  updateCourse(id: $id, input: $input) { course { id title published price { amount currency } } errors { message } }
+}`;
+export const COUPONS = `query Coupons($after: String) {
+  coupons(first: 50, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { code percentOff amountOff { amount currency } maxRedemptions redeemed reserved expiresAt disabledAt } }
+  }
+}`;
+export const DISABLE = "mutation Disable($code: String!) { disableCoupon(code: $code) { coupon { code disabledAt } errors { message } } }";
+
+// The dashboard.
+export const DASHBOARD = `query Dashboard($days: Int!) {
+  dashboard(days: $days) {
+    since pendingApprovals jobs { pending dead }
+    perDay { day status count }
+    conversion { paymentMethod enrolled approved rate }
+    paymentConfirmation { samples p50Seconds p90Seconds }
+    approvalWait { samples p50Seconds p90Seconds }
+  }
+}`;
+export const DASHBOARD_EVENTS = "subscription DashboardEvents { adminEnrollmentEvents { type } }";

@@ -1,4 +1,4 @@
-// What both pages share: the session (a token in localStorage), GraphQL over HTTP, and the
+// What the pages share: the session (a token in localStorage), GraphQL over HTTP, and the
 // live connection (graphql-transport-ws through the vendored graphql-ws client).
 import { createClient } from "./vendor/graphql-ws/client.js";
 
@@ -152,6 +152,24 @@ export function chrome(auth, show) {
     showSession(null);
   };
   return { say, showSession, expired };
+}
+
+// The admin pages' Sign in / Sign out buttons: each reloads the page into the new session, as
+// does a sign-in or sign-out in another tab.
+export function sessionButtons(auth, say) {
+  document.getElementById("sign-in").addEventListener("click", async () => {
+    try {
+      await auth.signIn();
+      location.reload();
+    } catch (error) {
+      say(messageOf(error));
+    }
+  });
+  document.getElementById("sign-out").addEventListener("click", () => {
+    auth.signOut();
+    location.reload();
+  });
+  auth.onChange(() => location.reload());
 }
 
 const minorDigits = new Map();
