@@ -29,6 +29,11 @@ REJECT = (
 BULK = "mutation($ids: [ID!]!) { bulkApproveEnrollments(enrollmentIds: $ids) { errors { code } } }"
 REVOKE = """mutation($id: ID!, $r: String!) {
   revokeEnrollment(enrollmentId: $id, reason: $r) { errors { code } } }"""
+BULK_REJECT = """mutation($ids: [ID!]!) {
+  bulkRejectEnrollments(enrollmentIds: $ids, reason: "no seats") { errors { code } } }"""
+UPDATE_COURSE = """mutation($id: ID!, $in: UpdateCourseInput!) {
+  updateCourse(id: $id, input: $in) { errors { code } } }"""
+DISABLE_COUPON = "mutation($code: String!) { disableCoupon(code: $code) { errors { code } } }"
 CANCEL = "mutation($id: ID!) { cancelEnrollment(enrollmentId: $id) { errors { code } } }"
 RETRY = "mutation($id: ID!) { retryPayment(enrollmentId: $id) { errors { code } } }"
 RECORD = """mutation($id: ID!, $ref: String!) {
@@ -120,6 +125,23 @@ async def _disputed(w: World, e: Enrolled) -> None:
     assert (await deliver(w.http, event(e.reference, 0, type="payment.disputed"))).status_code == 200
 
 
+async def _bulk_reject(w: World, e: Enrolled) -> None:
+    assert (await w.as_admin(BULK_REJECT, {"ids": [e.id]}))["errors"] == []
+
+
+async def _update_course(w: World, e: Enrolled) -> None:
+    doc = await w.running.app.runtime.collections.enrollments.find_one({"_id": e.id})
+    assert doc is not None
+    assert (await w.as_admin(UPDATE_COURSE, {"id": doc["courseId"], "in": {"price": 777}}))["errors"] == []
+
+
+async def _disable_coupon(w: World, e: Enrolled) -> None:
+    code = unique("OFF").upper().replace("-", "")
+    variables = {"in": {"code": code, "percentOff": 10, "maxRedemptions": 3}}
+    assert (await w.as_admin(COUPON, variables))["errors"] == []
+    assert (await w.as_admin(DISABLE_COUPON, {"code": code}))["errors"] == []
+
+
 async def _coupon(w: World, e: Enrolled) -> None:
     variables = {"in": {"code": unique("C").upper().replace("-", ""), "percentOff": 10, "maxRedemptions": 3}}
     assert (await w.as_admin(COUPON, variables))["errors"] == []
@@ -148,6 +170,9 @@ CASES: list[tuple[str, Callable[[World, Enrolled], Awaitable[None]], str, str, s
     ("revokeEnrollment", _revoke, "EFT", ADMIN, "admin"),
     ("payment.refunded", _refunded, "CARD", GATEWAY, "webhook"),
     ("payment.disputed", _disputed, "CARD", GATEWAY, "webhook"),
+    ("bulkRejectEnrollments", _bulk_reject, "EFT", ADMIN, "admin"),
+    ("updateCourse", _update_course, "EFT", ADMIN, "admin"),
+    ("disableCoupon", _disable_coupon, "EFT", ADMIN, "admin"),
 ]
 
 
