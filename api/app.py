@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.auth import VerifiedTokens
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
 from api.ikhokha_webhook import ikhokha_endpoint
@@ -32,6 +33,7 @@ from api.state import runtime_of
 from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
 from realtime.hub import Hub
+from resolvers.request_policy import CacheStats
 from resolvers.schema import Limits, build_schema
 from sandbox.checkout import SandboxCheckout
 from sandbox.ikpay_mount import mounted_standin
@@ -69,6 +71,8 @@ def create_app(settings: Settings) -> App:
     )
     metrics = Metrics()
     schema = build_schema(limits, metrics)
+    tokens = settings.token_policy
+    metrics.watch_caches(lambda: cache_counts(schema.documents.stats(), tokens.verified))
     ikpay = mounted_standin(settings)  # development only: iK Pay's stand-in under /sandbox/ikpay
 
     @contextlib.asynccontextmanager
@@ -107,7 +111,7 @@ def create_app(settings: Settings) -> App:
 
     view = GraphQLView(
         schema,
-        tokens=settings.token_policy,
+        tokens=tokens,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),
@@ -174,6 +178,14 @@ async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
     except Exception as error:
         return type(error).__name__
     return "ok"
+
+
+def cache_counts(documents: CacheStats, tokens: VerifiedTokens) -> dict[str, tuple[int, int]]:
+    return {
+        "parse": (documents.parse_hits, documents.parse_misses),
+        "validate": (documents.validate_hits, documents.validate_misses),
+        "token": (tokens.hits, tokens.misses),
+    }
 
 
 def _hub_state(hub: Hub) -> str:
