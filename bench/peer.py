@@ -33,7 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PEER_DIR = REPO.parent / "shared" / "peer-bench"
 # loadgen scenario -> its arguments: the sizes the figures were taken at.
 SCENARIO_ARGS = {
-    "webhook": ["-w", "2000", "-c", "32", "--duplicates", "0.1"],
+    # The generator gives up after 600 s by default; on a shared machine 2,000 deliveries and
+    # their 1,800 card enrollments took longer than that.
+    "webhook": ["-w", "2000", "-c", "32", "--duplicates", "0.1", "--timeout", "1800"],
     "mutations": ["-c", "32", "-d", "20"],
     "tabs": ["--students", "200", "--tabs", "2"],
 }
