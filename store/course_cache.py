@@ -36,7 +36,9 @@ class ChangeChannel(Protocol):
 
     @property
     def healthy(self) -> bool: ...
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[object]]: ...
+    def subscribe(
+        self, channel: str, *, own: bool = ...
+    ) -> AbstractAsyncContextManager[AsyncIterator[object]]: ...
     async def publish(self, channel: str, payload: bytes) -> bool: ...
 
 
@@ -63,7 +65,7 @@ class CachedCourses:
     async def listen(self) -> None:
         """Keeps the cache current for as long as it runs (the process's life, supervised)."""
         try:
-            async with self._hub.subscribe(COURSES_CHANNEL) as changes:
+            async with self._hub.subscribe(COURSES_CHANNEL, own=True) as changes:
                 self._listening = True
                 async for item in changes:
                     if isinstance(item, bytes):
