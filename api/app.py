@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.admin_export import enrollments_csv
+from api.auth import VerifiedTokens
 from api.documents import Documents, load_manifest
 from api.graphql_view import GraphQLView, websocket_origins
 from api.hosts import HostCheck
@@ -36,6 +37,7 @@ from api.state import runtime_of
 from api.web_pages import page_routes
 from api.webhook import webhook_endpoint
 from realtime.hub import Hub
+from resolvers.request_policy import CacheStats
 from resolvers.schema import Limits, build_schema
 from sandbox.checkout import SandboxCheckout
 from sandbox.ikpay_mount import mounted_standin
@@ -78,6 +80,8 @@ def create_app(settings: Settings) -> App:
     )
     bad_signatures = bad_signature_limit(limiter, settings.proxy_networks)
     schema = build_schema(limits, metrics)
+    tokens = settings.token_policy
+    metrics.watch_caches(lambda: cache_counts(schema.documents.stats(), tokens.verified))
     ikpay = mounted_standin(settings)  # development only: iK Pay's stand-in under /sandbox/ikpay
 
     @contextlib.asynccontextmanager
@@ -125,7 +129,7 @@ def create_app(settings: Settings) -> App:
 
     view = GraphQLView(
         schema,
-        tokens=settings.token_policy,
+        tokens=tokens,
         graphiql=settings.graphiql_enabled,
         max_page_size=settings.max_page_size,
         allowed_origins=websocket_origins(settings),
@@ -207,6 +211,14 @@ async def _ping_mongo(client: AsyncMongoClient[Doc]) -> str:
     except Exception as error:
         return type(error).__name__
     return "ok"
+
+
+def cache_counts(documents: CacheStats, tokens: VerifiedTokens) -> dict[str, tuple[int, int]]:
+    return {
+        "parse": (documents.parse_hits, documents.parse_misses),
+        "validate": (documents.validate_hits, documents.validate_misses),
+        "token": (tokens.hits, tokens.misses),
+    }
 
 
 def _hub_state(hub: Hub) -> str:

@@ -66,6 +66,22 @@ class HubCollector(Collector):
         )
 
 
+class CacheCollector(Collector):
+    """Hits and misses of the per-process caches (parse, validate, token), read at scrape time."""
+
+    def __init__(self, counts: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "enrollwire_cache_lookups", "Lookups in the per-process caches", labels=["cache", "result"]
+        )
+        for cache, (hits, misses) in self._counts().items():
+            family.add_metric([cache, "hit"], hits)
+            family.add_metric([cache, "miss"], misses)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -230,6 +246,10 @@ class Metrics:
 
     def watch_hub(self, stats: Callable[[], HubStats | None]) -> None:
         self.registry.register(HubCollector(stats))
+
+    def watch_caches(self, counts: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        """`counts`: cache name -> (hits, misses)."""
+        self.registry.register(CacheCollector(counts))
 
     def watch_readiness(self, checks: Callable[[], Awaitable[dict[str, str]]]) -> None:
         self._readiness = checks

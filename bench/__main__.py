@@ -16,7 +16,9 @@ import uvloop
 
 from bench import back_office, scenarios
 from bench.card import card_enroll
-from bench.harness import Stack, stack, store_patched
+from bench.harness import Stack, cache_hit_rates, stack, stop_server, store_patched
+from bench.peer import SCENARIO_ARGS, side_by_side
+from bench.peer import table as side_by_side_table
 from bench.scrape import scrape_cost
 from bench.ws import LEGACY_WS
 
@@ -35,10 +37,25 @@ def legacy_sizes() -> list[int]:
     return [int(n) for n in os.environ.get("BENCH_FANOUT_LEGACY", "1000").split(",") if n]
 
 
+def peer_mode() -> bool:
+    return os.environ.get("BENCH_PEER") == "1"
+
+
 def chosen() -> set[str]:
-    """BENCH_ONLY=fanout,tabs runs a subset (all by default)."""
+    """BENCH_ONLY=fanout,tabs runs a subset (all by default; none beside the peer's with BENCH_PEER=1)."""
     only = os.environ.get("BENCH_ONLY")
-    return set(SCENARIOS) if not only else {name.strip() for name in only.split(",")}
+    if not only:
+        return set() if peer_mode() else set(SCENARIOS)
+    return {name.strip() for name in only.split(",")}
+
+
+def peer_scenarios() -> list[str]:
+    """BENCH_PEER_SCENARIOS=webhook,mutations,tabs (the default): the generator's names."""
+    names = os.environ.get("BENCH_PEER_SCENARIOS", ",".join(SCENARIO_ARGS)).split(",")
+    unknown = [n for n in names if n not in SCENARIO_ARGS]
+    if unknown:
+        raise SystemExit(f"BENCH_PEER_SCENARIOS: unknown {unknown}; known: {', '.join(SCENARIO_ARGS)}")
+    return names
 
 
 async def run_all(s: Stack) -> list[dict[str, Any]]:
@@ -75,6 +92,7 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
             history = [int(n) for n in os.environ.get("BENCH_JOB_HISTORY", "1000,100000").split(",") if n]
             results += await scrape_cost(s, client, history)
         results.append(await scenarios.hub_health(client))
+        results.append({"scenario": "cache hit rates", **await cache_hit_rates(s.base_url)})
     return results
 
 
@@ -98,10 +116,20 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    side: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, stack(Path(tmp)) as s:
         # uvloop, as the server uses: the generator shares the two cores, so its cost per frame matters.
-        results = uvloop.run(run_all(s))
-    text = table(results)
+        results = uvloop.run(run_all(s)) if chosen() else []
+        if peer_mode():
+            stop_server(s.server)  # idle, it would still share the cores with the side-by-side runs
+            side = side_by_side(s.mongo, s.redis, peer_scenarios())
+    text = table(results) if results else ""
+    if side:
+        text += (
+            "\n\nside by side with the Node peer (../shared/peer-bench), same store and Redis, one run:\n\n"
+        )
+        text += side_by_side_table(side)
+        results += side
     print(f"\nenrollwire benchmark, {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores\n")
     if store_patched():
         print("store: SecantusDB with its findAndModify using the _id lookup (BENCH_STORE_ID_LOOKUP=1)\n")

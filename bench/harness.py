@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.auth import issue_token
+from bench import job_targets
 from domain.viewer import Role
 from sandbox.embedded import ManagedServer, free_port, start_mongo, start_redis
 
@@ -108,10 +110,18 @@ def _start_store(data: Path) -> ManagedServer:
 
 
 def start_server(
-    mongo: ManagedServer, redis: ManagedServer, db: str, extra_env: dict[str, str] | None = None
+    mongo: ManagedServer,
+    redis: ManagedServer,
+    db: str,
+    extra_env: dict[str, str] | None = None,
+    source: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`enrollwire serve` in a process of its own on a free port; not yet ready when returned."""
+    """`enrollwire serve` in a process of its own on a free port; not yet ready when returned.
+
+    `source`: another checkout's code to serve instead of this one (a baseline), with this venv.
+    """
     port = free_port()
+    own_code = {} if source is None else {"PYTHONPATH": str(source)}
     env = {
         **os.environ,
         "ENROLLWIRE_MONGODB_URL": mongo.url,
@@ -121,11 +131,17 @@ def start_server(
         "ENROLLWIRE_AUTH_SECRET": AUTH_SECRET,
         "ENROLLWIRE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ENROLLWIRE_LOG_LEVEL": "WARNING",
-        "ENROLLWIRE_JOB_WORKERS": "0",
         "ENROLLWIRE_RATE_LIMITS": "off",  # one generator address opens thousands of sockets
+        # Job workers on, as production runs (BENCH_JOB_WORKERS=0 turns them off to compare).
+        **(
+            {"ENROLLWIRE_JOB_WORKERS": os.environ["BENCH_JOB_WORKERS"]}
+            if "BENCH_JOB_WORKERS" in os.environ
+            else {}
+        ),
+        **own_code,
         **(extra_env or {}),
     }
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, cwd=source)
     return server, f"http://127.0.0.1:{port}"
 
 
@@ -138,6 +154,9 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
 def stack(data: Path) -> Iterator[Stack]:
     mongo = _start_store(data / "mongo")
     redis = start_redis(data / "redis")
+    # Every server started from here on (the environment is inherited) has its job workers call these.
+    targets, urls = job_targets.start()
+    os.environ.update({name: url for name, url in urls.items() if name not in os.environ})
     db = f"bench_{int(time.time())}"
     server, base = start_server(mongo, redis, db)
     try:
@@ -145,6 +164,7 @@ def stack(data: Path) -> Iterator[Stack]:
         yield Stack(mongo, redis, server, base, db)
     finally:
         stop_server(server)
+        stop_server(targets)
         redis.stop()
         mongo.stop()
 
@@ -159,3 +179,20 @@ async def wait_ready(base: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError("the server did not become ready")
+
+
+async def cache_hit_rates(base: str) -> dict[str, str]:
+    """Hit rate of each of the server's caches (parse, validate, token) so far, from /metrics."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        text = (await client.get("/metrics")).text
+    counts: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "enrollwire_cache_lookups_total":
+                counts.setdefault(sample.labels["cache"], {})[sample.labels["result"]] = sample.value
+    rates = {}
+    for cache, seen in sorted(counts.items()):
+        hits, misses = seen.get("hit", 0.0), seen.get("miss", 0.0)
+        total = hits + misses
+        rates[cache] = f"{100 * hits / total:.1f}% of {int(total)}" if total else "unused"
+    return rates

@@ -157,7 +157,7 @@ class WorkerPool:
 
     async def _claim(self, worker_id: str) -> Job | None:
         claim = self._queue.claim_job(worker_id, self._config.lease_seconds, self._changes.clock.now())
-        claiming = asyncio.ensure_future(claim)
+        claiming = asyncio.create_task(claim, name=f"{worker_id} claim")  # named: not a request's
         try:
             return await asyncio.shield(claiming)
         except asyncio.CancelledError:
@@ -175,7 +175,8 @@ class WorkerPool:
         except asyncio.CancelledError:
             await self._give_back(job)
             raise
-        finishing = asyncio.ensure_future(self._queue.finish(job, decision, self._changes.clock.now()))
+        finish = self._queue.finish(job, decision, self._changes.clock.now())
+        finishing = asyncio.create_task(finish, name=f"job {job.id} finish")
         try:
             done = await asyncio.shield(finishing)
         except asyncio.CancelledError:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ HEARTBEAT_PREFIX = "enrollwire:hb:"
 
 @dataclass(frozen=True, slots=True)
 class HubStats:
-    channels: int  # subscribed in Redis, not counting the hub's own heartbeat channel
+    # Neither counts the hub's own heartbeat channel nor the process's own listeners (`own=True`,
+    # the course cache): these describe what clients hold.
+    channels: int  # subscribed in Redis
     subscribers: int
     published: int
     received: int
@@ -81,6 +84,7 @@ class Hub:
         self._syncs: set[asyncio.Task[None]] = set()
         self._started = self._stopped = self._connected_before = False
         self._reconnects = 0
+        self._own: Counter[str] = Counter()  # the process's own listeners, by channel
 
     @property
     def healthy(self) -> bool:
@@ -88,9 +92,10 @@ class Hub:
 
     def stats(self) -> HubStats:
         publisher = self._publisher
+        own_in_redis = sum(1 for channel in self._own if self._channels.is_in_redis(channel))
         return HubStats(
-            channels=self._channels.in_redis,
-            subscribers=self._channels.subscribers,
+            channels=self._channels.in_redis - own_in_redis,
+            subscribers=self._channels.subscribers - self._own.total(),
             published=publisher.published if publisher else 0,
             received=self._channels.received,
             dropped=self._channels.dropped,
@@ -134,12 +139,15 @@ class Hub:
             raise RuntimeError("Hub.publish_many() before Hub.start()")
         return await self._publisher.publish_many(channels, payload)
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Inbox]:
-        return self._subscription(channel)
+    def subscribe(self, channel: str, *, own: bool = False) -> AbstractAsyncContextManager[Inbox]:
+        """`own`: a listener of this process, not a client's (left out of `stats`)."""
+        return self._subscription(channel, own)
 
     @asynccontextmanager
-    async def _subscription(self, channel: str) -> AsyncIterator[Inbox]:
+    async def _subscription(self, channel: str, own: bool) -> AsyncIterator[Inbox]:
         sub = self._channels.attach(channel)
+        if own:
+            self._own[channel] += 1
         if self._stopped:
             sub.close()
         try:
@@ -147,6 +155,10 @@ class Hub:
             yield sub
         finally:
             self._channels.detach(sub)
+            if own:
+                self._own[channel] -= 1
+                if not self._own[channel]:
+                    del self._own[channel]
             await self._sync_channel(channel)
 
     async def _sync_channel(self, channel: str) -> None:

@@ -32,6 +32,9 @@ class SubscriberRegistry:
     def subscribers(self) -> int:
         return sum(len(subs) for subs in self._subs.values())
 
+    def is_in_redis(self, channel: str) -> bool:
+        return channel in self._in_redis
+
     def wanted(self) -> list[str]:
         return list(self._subs)
 

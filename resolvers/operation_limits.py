@@ -29,7 +29,6 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from strawberry.extensions import AddValidationRules
 
 
 class _Measure:
@@ -139,15 +138,3 @@ def limits_rule(limits: LimitValues) -> type[ValidationRule]:
                     context.report_error(GraphQLError(message, operation))
 
     return OperationLimitsRule
-
-
-class OperationLimits(AddValidationRules):
-    """Refuses a document deeper than `max_depth` or with more than `max_aliases` aliases, counting
-    a fragment's fields once per place it is spread.
-
-    Give it the rule class built once per schema: a class per request costs ~2 KiB, held for as
-    long as a subscription is open.
-    """
-
-    def __init__(self, rule: type[ValidationRule]) -> None:
-        super().__init__([rule])

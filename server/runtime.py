@@ -34,6 +34,7 @@ from server.settings import Settings
 from store.audit import MongoAuditLog
 from store.checkouts import MongoCheckoutStore
 from store.coupons import MongoCouponStore
+from store.course_cache import CachedCourses
 from store.courses import MongoCourseStore
 from store.dashboard import MongoDashboardReader
 from store.database import Collections, Doc, connect
@@ -81,7 +82,7 @@ def build_services(
         reconcile_after=timedelta(seconds=settings.reconcile_after_seconds),
     )
     return Services(
-        courses=MongoCourseStore(collections),
+        courses=CachedCourses(MongoCourseStore(collections), hub),
         coupons=MongoCouponStore(collections),
         enrollments=MongoEnrollmentStore(collections),
         publisher=ObservedPublisher(ChangePublisher(hub), observer),
@@ -152,6 +153,11 @@ async def open_runtime(
         await hub.start()
         stack.push_async_callback(hub.stop)
         services = build_services(settings, collections, hub, observer, http)
+        if isinstance(services.courses, CachedCourses):
+            # Until it listens, the course cache passes every read through to the store.
+            listeners = Supervisor()
+            stack.push_async_callback(listeners.stop)
+            listeners.start("course cache", services.courses.listen())
         if sweeps:
             background = Supervisor()
             stack.push_async_callback(background.stop)

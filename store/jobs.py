@@ -1,13 +1,17 @@
 """Provisioning jobs: written idempotently, claimed with a lease, finished only by the lease holder.
 
-Every state change is one `find_one_and_update` whose filter states its precondition
-(claimable; still holding this claim; DEAD), so two workers never run one job at once
-and a worker whose lease was taken over cannot overwrite the newer outcome.
+Every state change is one conditional update whose filter states its precondition
+(claimable as read; still holding this claim; DEAD), so two workers never run one job at
+once and a worker whose lease was taken over cannot overwrite the newer outcome. Claims and
+outcomes update by `_id` (a point lookup for any store) and know their result without
+reading it back.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +33,7 @@ from domain.jobs import (
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
+from store.job_claims import ready_jobs, stored, take
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
@@ -112,6 +117,7 @@ class MongoJobQueue:
         self._jobs = collections.jobs
         self._succeeded = SucceededCounts(collections.db[COUNTS_COLLECTION], retention)
         self._listeners: list[Callable[[], None]] = []
+        self._candidates: deque[Doc] = deque()  # ready jobs read by the last claim, not yet tried
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
         """Called after jobs were written by this process, to wake idle local workers."""
@@ -154,35 +160,32 @@ class MongoJobQueue:
         return None if doc is None else job_from(doc)
 
     async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
-        # Two claims, each walking its own index in order, rather than one `$or`: sorted on one
-        # field, an `$or` walks neither branch's index in order, so MongoDB would sort every due
-        # job on every claim. A lease that ran out goes first: its job has waited a whole lease.
-        for ready, order in (
-            ({"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}}, "leaseExpiresAt"),
-            ({"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}}, "nextRunAt"),
-        ):
-            doc = await self._jobs.find_one_and_update(
-                ready,
-                {
-                    "$set": {
-                        "status": JobStatus.RUNNING.value,
-                        "leaseOwner": worker_id,
-                        # Kept after the lease ends: which worker made the latest attempt.
-                        "lastWorker": worker_id,
-                        "leaseExpiresAt": now + timedelta(seconds=lease_seconds),
-                        "updatedAt": now,
-                    },
-                    "$inc": {"attempts": 1, "revision": 1},
-                },
-                sort=[(order, ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                return job_from(doc)
-        return None
+        """The next ready job, claimed for `worker_id`; None when nothing is ready.
+
+        One indexed read fetches up to CLAIM_BATCH ready jobs; each claim is then one update by
+        `_id` whose filter also names the revision read, so it succeeds only on the job exactly
+        as read (any write in between bumps the revision) and the claimed job is known without
+        reading it back. The pool's next claims try the remaining candidates first: a stale one
+        costs one update that matches nothing.
+        """
+        fetched = False
+        while True:
+            while self._candidates:
+                claimed = await take(self._jobs, self._candidates.popleft(), worker_id, lease_seconds, now)
+                if claimed is not None:
+                    return job_from(claimed)
+            if fetched:
+                return None
+            self._candidates.extend(await ready_jobs(self._jobs, now))
+            fetched = True
 
     async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
-        """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
+        """Record the claimed attempt's outcome; None when the lease was lost meanwhile.
+
+        One update by `_id`; the filter (this claim still held) means nothing else wrote the job
+        since it was claimed, so the outcome is known without reading it back.
+        """
+        now = stored(now)
         fields: Doc = {"leaseOwner": None, "leaseExpiresAt": None, "updatedAt": now}
         update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
         succeeded = decision.verdict is Verdict.SUCCEEDED
@@ -200,14 +203,21 @@ class MongoJobQueue:
             entry = {"attempt": job.attempts, "error": decision.error, "at": now, "delay": decision.delay}
             update["$push"] = {"errors": {"$each": [entry], "$slice": -ERROR_HISTORY}}
         fields["accessDirty"] = _mirrors_access(job.kind)
-        doc = await self._jobs.find_one_and_update(
-            _held_by(job), update, return_document=ReturnDocument.AFTER
-        )
-        if doc is None:
+        result = await self._jobs.update_one(_held_by(job), update)
+        if result.matched_count != 1:
             return None
         if succeeded:
             await self._succeeded.record(now)
-        return job_from(doc)
+        return replace(
+            job,
+            status=JobStatus(fields["status"]),
+            next_run_at=stored(fields["nextRunAt"]),
+            last_error=fields["lastError"],
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            revision=job.revision + 1,
+        )
 
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""

@@ -20,6 +20,7 @@ class HoldingProxy:
         self._replies_only = replies_only
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._let_through = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -29,7 +30,10 @@ class HoldingProxy:
         self._server = await asyncio.start_server(self._handle, HOST, 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
-    def hold(self) -> None:
+    def hold(self, after_replies: int = 0) -> None:
+        """`after_replies`: on each connection, that many more reads from the server pass first
+        (a request that takes several round trips is held at its last)."""
+        self._let_through = after_replies
         self._flowing.clear()
 
     def let_go(self) -> None:
@@ -62,13 +66,20 @@ class HoldingProxy:
         self._writers.add(upstream_writer)
         await asyncio.gather(
             self._pump(reader, upstream_writer, held=not self._replies_only),
-            self._pump(upstream_reader, writer, held=True),
+            self._pump(upstream_reader, writer, held=True, replies=True),
         )
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, held: bool) -> None:
+    async def _pump(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, held: bool, replies: bool = False
+    ) -> None:
+        passed = 0  # replies let through on this connection since `hold`
         try:
             while data := await source.read(65536):
-                if held:
+                if self._flowing.is_set():
+                    passed = 0
+                elif replies and passed < self._let_through:
+                    passed += 1
+                elif held:
                     await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()

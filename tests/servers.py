@@ -89,6 +89,9 @@ async def serve(settings: Settings) -> AsyncIterator[RunningApp]:
         **UVICORN_WEBSOCKET_OPTIONS,
         lifespan="on",
         proxy_headers=False,  # as `enrollwire serve`: api.client_ip decides whose address it is
+        # Longer than the test clients' keep-alive (httpx: 5 s): at 5 s each, a request sent on a
+        # connection the server is closing that instant fails with ReadError under load.
+        timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -237,3 +237,24 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
     }
     sum_key = key("enrollwire_graphql_operation_seconds_sum", operation="enroll", type="mutation")
     assert after[sum_key] > before.get(sum_key, 0.0)
+
+
+async def test_the_parse_validate_and_token_caches_report_their_hits(
+    running: RunningApp, http: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    name = "enrollwire_cache_lookups_total"
+    token = running.token("metrics-cache")
+    query = "query CacheProbe { __typename }"
+    before = await scrape(http)
+    for _ in range(3):
+        assert (await gql(query, {}, token))["data"] == {"__typename": "Query"}
+    after = await scrape(http)
+
+    def change(cache: str, result: str) -> float:
+        return total(after, name, cache=cache, result=result) - total(
+            before, name, cache=cache, result=result
+        )
+
+    # The first request may find the document cached by an earlier test; the two after it must.
+    assert change("parse", "hit") >= 2 and change("validate", "hit") >= 2
+    assert change("token", "hit") == 2 and change("token", "miss") == 1

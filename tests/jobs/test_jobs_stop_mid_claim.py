@@ -91,7 +91,9 @@ async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
             await db.jobs.update_one({"_id": key}, {"$set": orphan, "$inc": {"attempts": 1}})
 
             async with pool_through(proxy, settings) as pool:
-                proxy.hold()
+                # A claim reads the ready jobs (the expired leases, then the due ones: two replies
+                # let through) and then writes the claim: that write's answer is held.
+                proxy.hold(after_replies=2)
                 pool.start()
 
                 async def claimed() -> bool:

@@ -25,6 +25,7 @@ from server.websocket_protocol import WS_MAX_MESSAGE_BYTES
 from tests.cli_server import CliServer
 from tests.realtime.wsclient import (
     COURSE_CARD,
+    LEGACY_WS,
     PROTOCOLS,
     TRANSPORT_WS,
     WsClient,
@@ -213,3 +214,31 @@ async def test_a_malformed_operation_is_refused_cleanly(
         else:
             assert answered  # an error for that operation; the socket carries on
     await still_serves(dev.ws_url)
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [[TRANSPORT_WS, LEGACY_WS], [LEGACY_WS, TRANSPORT_WS]],
+    ids=["transport-first", "legacy-first"],
+)
+async def test_a_client_offering_both_protocols_gets_graphql_transport_ws(
+    endpoint: Endpoint, offered: list[str]
+) -> None:
+    async with connect(
+        endpoint.ws_url, subprotocols=[Subprotocol(p) for p in offered], compression=None, proxy=None
+    ) as ws:
+        assert ws.subprotocol == TRANSPORT_WS
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"  # the current protocol serves it
+
+
+async def test_a_client_offering_only_the_legacy_protocol_still_gets_it(endpoint: Endpoint) -> None:
+    async with connect(
+        endpoint.ws_url,
+        subprotocols=[Subprotocol(LEGACY_WS), Subprotocol("other")],
+        compression=None,
+        proxy=None,
+    ) as ws:
+        assert ws.subprotocol == LEGACY_WS
