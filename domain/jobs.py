@@ -7,8 +7,9 @@ turns it into an `Attempt`, and `RetryPolicy.decide` says whether the job succee
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
@@ -54,6 +55,10 @@ class Job:
     # +1 on every write to the job, so whoever mirrors it can drop stale states.
     revision: int = 0
     reference: str | None = None  # RECONCILE_PAYMENT: the payment reference it watches
+    # What the remote end answered on success (the LMS: launchUrl, accountId).
+    result: Mapping[str, str] | None = None
+    # When the last admin retry started this round (None: never retried); the time budget restarts there.
+    round_started_at: datetime | None = None
 
     @property
     def attempts_this_round(self) -> int:
@@ -92,6 +97,7 @@ class Attempt:
     outcome: CallResult
     error: str | None = None
     retry_after: float | None = None
+    result: Mapping[str, str] | None = None  # what a successful answer carried worth keeping
 
 
 SUCCEEDED = Attempt(CallResult.SUCCESS)
@@ -141,13 +147,18 @@ class Decision:
     verdict: Verdict
     delay: float = 0.0  # seconds before the next attempt, for RETRY
     error: str | None = None
+    result: Mapping[str, str] | None = None  # SUCCEEDED: kept on the job (`Job.result`)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    """Retries until the attempt cap or the time budget, whichever comes first: a remote end
+    that is down for hours loses nothing, one that never comes back ends DEAD within a day."""
+
+    max_attempts: int = 25
     base_seconds: float = 2.0
-    cap_seconds: float = 300.0
+    cap_seconds: float = 900.0
+    give_up_after_seconds: float = 86400.0
 
     def window(self, attempts: int) -> float:
         """Upper bound of the full-jitter delay before attempt `attempts + 1`."""
@@ -157,14 +168,23 @@ class RetryPolicy:
         jittered = full_jitter(attempts + 1, self.base_seconds, self.cap_seconds, uniform)
         return max(jittered, retry_after) if retry_after is not None else jittered
 
-    def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:
-        """`job` as claimed for this attempt (its `attempts` already counts it)."""
+    def decide(self, job: Job, attempt: Attempt, uniform: Uniform, now: datetime | None = None) -> Decision:
+        """`job` as claimed for this attempt (its `attempts` already counts it); `now` (the attempt's
+        end) applies the time budget: a next attempt due past it means DEAD now."""
         if attempt.outcome is CallResult.SUCCESS:
-            return Decision(Verdict.SUCCEEDED)
+            return Decision(Verdict.SUCCEEDED, result=attempt.result)
         if attempt.outcome is CallResult.PERMANENT or job.attempts_this_round >= self.max_attempts:
             return Decision(Verdict.DEAD, error=attempt.error)
         delay = self.delay(job.attempts_this_round, attempt.retry_after, uniform)
+        if now is not None and now + timedelta(seconds=delay) > self.give_up_at(job):
+            return Decision(
+                Verdict.DEAD, error=f"{attempt.error} (gave up after {self.give_up_after_seconds:g}s)"
+            )
         return Decision(Verdict.RETRY, delay, attempt.error)
+
+    def give_up_at(self, job: Job) -> datetime:
+        start = job.round_started_at or job.created_at
+        return start + timedelta(seconds=self.give_up_after_seconds)
 
 
 def access_status_for(status: JobStatus) -> AccessStatus:

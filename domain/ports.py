@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -11,7 +11,7 @@ from domain.coupon import Coupon, NewCoupon, ReservationOutcome
 from domain.course import Course
 from domain.enrollment import AccessStatus, Action, Effect, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange
-from domain.jobs import Decision, Job, JobStats, JobStatus
+from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus
 from domain.money import Money
 from domain.payment_events import EventWrite, PaymentEvent
 
@@ -109,8 +109,9 @@ class EnrollmentStore(Protocol):
         attempts: int,
         last_error: str | None,
         job_revision: int,
+        result: Mapping[str, str] | None = None,
     ) -> Enrollment | None:
-        """Mirror a provisioning job's state; None when a newer job state is already shown."""
+        """Mirror a provisioning job's state (and the LMS's answer); None when a newer one is shown."""
 
     async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
@@ -164,6 +165,12 @@ class JobQueue(Protocol):
     async def get(self, job_id: str) -> Job | None: ...
     async def retry_dead(self, job_id: str, now: datetime) -> Job | None:
         """DEAD -> PENDING; None when the job is unknown or not DEAD."""
+
+    async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
+        """The enrollment's one job of `kind` (approval's jobs); None when none was written."""
+
+    async def dead_ids(self, kind: JobKind, after: str | None, limit: int) -> list[str]:
+        """Ids of DEAD jobs of `kind`, in id order after `after`."""
 
     async def mark_access_synced(self, job: Job) -> None: ...
     async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...

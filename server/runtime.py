@@ -106,6 +106,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.job_max_attempts,
         base_seconds=settings.job_backoff_base_seconds,
         cap_seconds=settings.job_backoff_cap_seconds,
+        give_up_after_seconds=settings.job_give_up_after_seconds,
     )
 
 

@@ -61,9 +61,10 @@ class Settings(BaseSettings):
     coupon_hold_seconds: float = Field(default=900, gt=0)
     lms_url: str | None = None
     notify_url: str | None = None
-    job_max_attempts: int = Field(default=6, ge=1)
+    job_max_attempts: int = Field(default=25, ge=1)
     job_backoff_base_seconds: float = Field(default=2, ge=0)
-    job_backoff_cap_seconds: float = Field(default=300, ge=0)
+    job_backoff_cap_seconds: float = Field(default=900, ge=0)
+    job_give_up_after_seconds: float = Field(default=86400, gt=0)  # from creation (or the admin's retry)
     job_workers: int = Field(default=2, ge=0)
     job_lease_seconds: float = Field(default=30, gt=0)
     job_http_timeout_seconds: float = Field(default=10, gt=0)

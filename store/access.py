@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from domain.enrollment import AccessStatus, EnrollmentStatus
@@ -21,7 +22,11 @@ def access_filter(enrollment_id: str, job_revision: int) -> dict[str, Any]:
 
 
 def access_update(
-    status: AccessStatus, attempts: int, last_error: str | None, job_revision: int
+    status: AccessStatus,
+    attempts: int,
+    last_error: str | None,
+    job_revision: int,
+    result: Mapping[str, str],
 ) -> list[Stage]:
     access = {
         "status": literal(status.value),
@@ -29,5 +34,7 @@ def access_update(
         "lastError": literal(last_error),
         "updatedAt": "$$NOW",
         "jobRevision": job_revision,
+        "launchUrl": literal(result.get("launchUrl")),
+        "accountId": literal(result.get("accountId")),
     }
     return bump(previousStatus="$status", access=access)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pymongo import ReturnDocument
@@ -110,11 +110,12 @@ class MongoEnrollmentStore:
         attempts: int,
         last_error: str | None,
         job_revision: int,
+        result: Mapping[str, str] | None = None,
     ) -> Enrollment | None:
         """None when the enrollment already shows this job state or a newer one."""
         doc = await self._enrollments.find_one_and_update(
             access_filter(enrollment_id, job_revision),
-            access_update(status, attempts, last_error, job_revision),
+            access_update(status, attempts, last_error, job_revision, result or {}),
             projection=SUMMARY,
             return_document=ReturnDocument.AFTER,
         )

@@ -57,6 +57,8 @@ def job_from(doc: Doc) -> Job:
         round_start=doc.get("roundStart", 0),
         revision=doc.get("revision", 0),
         reference=doc.get("reference"),
+        result=doc.get("result"),
+        round_started_at=doc.get("roundStartedAt"),
     )
 
 
@@ -169,6 +171,8 @@ class MongoJobQueue:
         update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
         if decision.verdict is Verdict.SUCCEEDED:
             fields |= {"status": JobStatus.SUCCEEDED.value, "nextRunAt": None, "lastError": None}
+            if decision.result is not None:
+                fields["result"] = dict(decision.result)
         else:
             retry = decision.verdict is Verdict.RETRY
             fields |= {
@@ -211,6 +215,7 @@ class MongoJobQueue:
                         "status": JobStatus.PENDING.value,
                         "nextRunAt": now,
                         "roundStart": "$attempts",
+                        "roundStartedAt": now,
                         "revision": {"$add": ["$revision", 1]},
                         "accessDirty": {"$eq": ["$kind", JobKind.PROVISION_ACCESS.value]},
                         "updatedAt": now,
@@ -223,6 +228,16 @@ class MongoJobQueue:
             return None
         self._notify()
         return job_from(doc)
+
+    async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
+        return await self.get(job_id(enrollment_id, kind))
+
+    async def dead_ids(self, kind: JobKind, after: str | None, limit: int) -> list[str]:
+        query: Doc = {"status": JobStatus.DEAD.value, "kind": kind.value}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self._jobs.find(query, {"_id": 1}).sort("_id", ASCENDING).limit(limit)
+        return [doc["_id"] async for doc in cursor]
 
     async def mark_access_synced(self, job: Job) -> None:
         # Only if nothing newer happened to the job; a newer state is mirrored by its own writer.

@@ -3,7 +3,7 @@ import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, mon
 
 const CARD = `fragment Card on CourseCard {
   course { id title price { amount currency } }
-  buttonText action disabled hasAccess version
+  buttonText action disabled hasAccess version continueUrl
   enrollment {
     id status paymentMethod paymentReference couponCode rejectionReason
     amountDue { amount currency } access { status attempts }
@@ -14,6 +14,7 @@ const LIVE_CARD = `subscription LiveCard($courseId: ID!) { courseCard(courseId: 
 const PAYLOAD = "card { ...Card } payment { redirectUrl } errors { code message }";
 const ENROLL = `mutation Enroll($input: EnrollInput!) { enroll(input: $input) { ${PAYLOAD} } } ${CARD}`;
 const RETRY = `mutation RetryPayment($id: ID!) { retryPayment(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
+const RETRY_ACCESS = `mutation RetryAccess($id: ID!) { retryAccess(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
 
 const STATUS = {
   PENDING_PAYMENT: "Waiting for your payment.",
@@ -28,7 +29,7 @@ const ACCESS = {
   NOT_STARTED: "Access: queued.",
   PENDING: "Access: being set up…",
   PROVISIONED: "Access: ready.",
-  FAILED: "Access: setup failed; an admin will retry it.",
+  FAILED: "Access: setup failed; Continue Course tries again.",
 };
 
 const auth = session("student");
@@ -114,10 +115,12 @@ function onSubmit(courseId, form) {
     case "RETRY_PAYMENT":
       return act(courseId, RETRY, { id: card.enrollment.id }, "retryPayment");
     case "CONTINUE_COURSE":
-      message.textContent =
-        card.enrollment.access.status === "PROVISIONED"
-          ? "Your course opens on the learning platform (not part of this demo)."
-          : "Your access is still being set up; the course opens once it is ready.";
+      // The server only hands out http(s) launch URLs the learning platform answered.
+      if (card.continueUrl) return window.location.assign(card.continueUrl);
+      if (card.enrollment.access.status === "FAILED") {
+        return act(courseId, RETRY_ACCESS, { id: card.enrollment.id }, "retryAccess");
+      }
+      message.textContent = "Your access is still being set up; the course opens once it is ready.";
   }
 }
 
