@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import Any
 
 from domain.backoff import Uniform, backoff_window, full_jitter
 from domain.enrollment import AccessStatus
@@ -21,6 +22,7 @@ class JobKind(StrEnum):
     PROVISION_ACCESS = "PROVISION_ACCESS"
     NOTIFY_STUDENT = "NOTIFY_STUDENT"
     RECONCILE_PAYMENT = "RECONCILE_PAYMENT"  # asks the card gateway about a checkout (no POST)
+    NOTIFY_ADMINS = "NOTIFY_ADMINS"  # an alert: money that does not apply, access that died
 
 
 # What an approval enqueues; reconciliation is enqueued per checkout instead.
@@ -59,13 +61,16 @@ class Job:
     result: Mapping[str, str] | None = None
     # When the last admin retry started this round (None: never retried); the time budget restarts there.
     round_started_at: datetime | None = None
+    # Notifications: which template, and the event's facts it is rendered with.
+    template: str | None = None
+    data: Mapping[str, Any] | None = None
 
     @property
     def attempts_this_round(self) -> int:
         return self.attempts - self.round_start
 
-    def body(self) -> dict[str, str | None]:
-        return {
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "jobId": self.id,
             "kind": self.kind.value,
             "enrollmentId": self.enrollment_id,
@@ -73,6 +78,9 @@ class Job:
             "courseId": self.course_id,
             "email": self.email,
         }
+        if self.template is not None:
+            body |= {"template": self.template, "data": dict(self.data or {})}
+        return body
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from domain.enrollment import AccessStatus, Enrollment
 from domain.errors import DomainError, ErrorCode, forbidden
 from domain.events import EventType
 from domain.jobs import Job, JobKind, access_status_for
+from domain.notifications import access_notices
 from domain.viewer import Viewer
 
 # A job state younger than this is still being mirrored by the worker that wrote it.
@@ -29,6 +30,13 @@ async def mirror_access(changes: Changes, job: Job) -> None:
     )
     if enrollment is not None:
         await record_change(changes, enrollment, EventType.STATUS_CHANGED, enrollment.status)
+    notices = access_notices(job)
+    if notices and enrollment is None:
+        # Shown first by another writer (a sweep after a crash): told anyway, the key dedupes.
+        enrollment = await changes.enrollments.get(job.enrollment_id)
+    if enrollment is not None:
+        for notice in notices:
+            await changes.jobs.enqueue_notice(enrollment, notice)
     await changes.jobs.mark_access_synced(job)
 
 

@@ -8,6 +8,7 @@ payment gateway, the mail sender) get modules of their own in this package.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -26,11 +27,12 @@ class JobEndpoints:
         self._urls = dict(urls)
         self._timeout = httpx.Timeout(timeout)
 
-    async def call(self, job: Job, clock: Clock) -> Attempt:
+    async def call(self, job: Job, clock: Clock, body: Mapping[str, Any] | None = None) -> Attempt:
+        """POSTs `body` (the job's own by default) to the job kind's URL."""
         try:
             response = await self._client.post(
                 self._urls[job.kind],
-                json=job.body(),
+                json=job.body() if body is None else dict(body),
                 headers={"Idempotency-Key": job.id},
                 timeout=self._timeout,
                 follow_redirects=False,

@@ -17,6 +17,7 @@ from api.safety import (
     production_secret_problems,
     url_host,
 )
+from server.mail_settings import mail_problems
 from server.payment_settings import GatewayName, card_payment_problems
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,15 @@ class Settings(BaseSettings):
     job_http_timeout_seconds: float = Field(default=10, gt=0)
     job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep
     sandbox_lms_fail_first: int = Field(default=0, ge=0)
+
+    # Notifications (server/mail_settings.py checks them).
+    smtp_url: SecretStr | None = None  # smtp://user:pass@host:port (STARTTLS) or smtps://
+    smtp_allow_plaintext: bool = False  # production: smtp:// without STARTTLS
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
+    mail_from: str | None = None
+    admin_alert_email: str | None = None
+    school_name: str = "enrollwire"
+    eft_instructions: str | None = None  # the school's bank details, in the enrollment_received mail
 
     max_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=30, ge=1)
@@ -130,6 +140,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _card_payments_safe(self) -> Settings:
         card_payment_problems(self)
+        return self
+
+    @model_validator(mode="after")
+    def _mail_safe(self) -> Settings:
+        mail_problems(self)
         return self
 
     @property

@@ -15,8 +15,10 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from domain.enrollment import Enrollment
 from domain.jobs import APPROVAL_KINDS, Decision, Job, JobKind, JobStats, JobStatus, Verdict
+from domain.notifications import Notice
 from domain.ports import Page
 from store.database import Collections, Doc
+from store.job_docs import approval_notice, job_from, job_id, new_job, notice_id
 from store.pages import keyset_page
 
 __all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
@@ -34,34 +36,6 @@ JOB_INDEXES = [
 ERROR_HISTORY = 20
 
 
-def job_id(enrollment_id: str, kind: JobKind) -> str:
-    return f"{enrollment_id}:{kind.value.lower()}"
-
-
-def job_from(doc: Doc) -> Job:
-    return Job(
-        id=doc["_id"],
-        kind=JobKind(doc["kind"]),
-        enrollment_id=doc["enrollmentId"],
-        user_id=doc["userId"],
-        course_id=doc["courseId"],
-        email=doc.get("email"),
-        status=JobStatus(doc["status"]),
-        attempts=doc["attempts"],
-        next_run_at=doc.get("nextRunAt"),
-        last_error=doc.get("lastError"),
-        created_at=doc["createdAt"],
-        updated_at=doc["updatedAt"],
-        lease_owner=doc.get("leaseOwner"),
-        lease_expires_at=doc.get("leaseExpiresAt"),
-        round_start=doc.get("roundStart", 0),
-        revision=doc.get("revision", 0),
-        reference=doc.get("reference"),
-        result=doc.get("result"),
-        round_started_at=doc.get("roundStartedAt"),
-    )
-
-
 def _held_by(job: Job) -> Doc:
     # The claim is (owner, attempt): even the same worker id cannot finish an older claim.
     return {
@@ -74,28 +48,6 @@ def _held_by(job: Job) -> Doc:
 
 def _mirrors_access(kind: JobKind) -> bool:
     return kind is JobKind.PROVISION_ACCESS
-
-
-def _new_job(enrollment: Enrollment, kind: JobKind, now: datetime) -> Doc:
-    return {
-        "kind": kind.value,
-        "enrollmentId": enrollment.id,
-        "userId": enrollment.user_id,
-        "courseId": enrollment.course_id,
-        "email": enrollment.email,
-        "status": JobStatus.PENDING.value,
-        "attempts": 0,
-        "roundStart": 0,
-        "revision": 0,
-        "nextRunAt": now,
-        "lastError": None,
-        "errors": [],
-        "leaseOwner": None,
-        "leaseExpiresAt": None,
-        "accessDirty": False,
-        "createdAt": now,
-        "updatedAt": now,
-    }
 
 
 class MongoJobQueue:
@@ -112,7 +64,7 @@ class MongoJobQueue:
         writes = [
             UpdateOne(
                 {"_id": job_id(enrollment.id, kind)},
-                {"$setOnInsert": _new_job(enrollment, kind, now)},
+                {"$setOnInsert": new_job(enrollment, kind, now) | approval_notice(enrollment, kind)},
                 upsert=True,
             )
             for kind in APPROVAL_KINDS
@@ -120,9 +72,20 @@ class MongoJobQueue:
         await self._jobs.bulk_write(writes, ordered=False)
         self._notify()
 
+    async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
+        """Once per (enrollment, template, key): a second call for the same event writes nothing."""
+        doc = new_job(enrollment, notice.kind, datetime.now(UTC)) | {
+            "template": notice.template,
+            "data": dict(notice.data),
+        }
+        await self._jobs.update_one(
+            {"_id": notice_id(enrollment.id, notice)}, {"$setOnInsert": doc}, upsert=True
+        )
+        self._notify()
+
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT
-        doc = _new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
+        doc = new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
         await self._jobs.update_one(
             {"_id": f"{job_id(enrollment.id, kind)}:{reference}"}, {"$setOnInsert": doc}, upsert=True
         )
