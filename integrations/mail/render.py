@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from domain.jobs import Job, JobKind
 from domain.notifications import Alert, Template
@@ -63,8 +63,7 @@ class Renderer:
         self._env = Environment(
             loader=PackageLoader("integrations", "mail/templates"),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            undefined=StrictUndefined,
-        )
+        )  # a fact a notice lacks (an older job's data) renders empty rather than failing the job
 
     def letter(self, job: Job, course_title: str, links: Mapping[str, str | None]) -> Letter:
         template = job.template or Template.APPROVED.value  # approval's job before templates existed

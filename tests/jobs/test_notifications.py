@@ -3,6 +3,9 @@ real SMTP server in the test process; SMTP's answers decide retry or DEAD."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 from domain.viewer import Role
@@ -19,7 +22,9 @@ from tests.jobs.job_flows import (
     job_settings,
 )
 from tests.jobs.smtp_server import RecordingSmtp
-from tests.jobs.stand_in_lms import StandInLms, launch_url
+from tests.jobs.stand_in_lms import Reply, StandInLms, launch_url
+from tests.processes import kill_group, settings_env
+from tests.servers import free_port
 
 TITLE = "<script>alert(1)</script> & Friends"
 BANK = "Example Bank, account 1234567, branch 250655"
@@ -211,3 +216,77 @@ async def test_money_that_does_not_apply_alerts_the_admins_once_per_event(
             mismatch = next(d for d in smtp.accepted() if d.template == "currency_mismatch")
             assert dollars["id"] in mismatch.part("plain") and "USD" in mismatch.part("plain")
             assert str(mismatch.mail["Subject"]).strip() == f"Payment in the wrong currency for {TITLE}"
+
+
+async def test_a_send_retried_after_a_crash_carries_the_same_message_id(
+    mongo_server: ManagedServer, redis_server: ManagedServer, tmp_path: Path
+) -> None:
+    lms, smtp = StandInLms(), RecordingSmtp(hold=True)  # the first mail is never answered
+    settings = mail_settings(mongo_server, redis_server, lms, smtp).model_copy(
+        update={"job_workers": 0, "job_lease_seconds": 3}
+    )
+    env = settings_env(settings) | {"ENROLLWIRE_SMTP_URL": smtp.url, "ENROLLWIRE_JOB_WORKERS": "1"}
+    with smtp.serving():
+        async with lms.serving(), instance(settings) as app, database(settings) as db:
+            await course(app)
+            enrolled = await enroll(app, "stu-crash")
+            job_id = f"{enrolled['id']}:notify_student:enrollment_received:1"
+            with (tmp_path / "worker.log").open("ab") as out:
+                worker = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "server.cli",
+                    "worker",
+                    env=env,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
+            try:
+                await eventually(lambda: _true(len(smtp.deliveries) == 1))
+            finally:
+                await kill_group(worker)  # mid-send: the mail was handed over, never answered
+            other = settings.model_copy(update={"job_workers": 1, "port": free_port()})
+            async with instance(other):
+
+                async def sent() -> bool:
+                    doc = await db.jobs.find_one({"_id": job_id})
+                    return doc is not None and doc["status"] == "SUCCEEDED"
+
+                await eventually(sent)
+            ids = [d.mail["Message-ID"] for d in smtp.deliveries]
+            assert ids == [message_id(job_id, FROM)] * 2
+            assert [d.answer[:3] for d in smtp.deliveries] == ["451", "250"]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_access_that_dies_tells_the_student_and_alerts_the_admins(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    lms, smtp = StandInLms(script=[Reply(400)]), RecordingSmtp()
+    settings = mail_settings(mongo_server, redis_server, lms, smtp)
+    with smtp.serving():
+        async with lms.serving(), instance(settings) as app, database(settings) as db:
+            await course(app)
+            enrolled = await enroll(app, "stu-dies")
+            await approve(app, enrolled["id"])
+
+            def told() -> set[tuple[str, str]]:
+                return {(str(d.mail["To"]), d.template) for d in smtp.accepted()}
+
+            async def failed_and_alerted() -> bool:
+                wanted = {("stu-dies@example.com", "access_failed"), (ADMIN, "access_dead")}
+                return wanted <= told() and await notify_jobs_done(db)
+
+            await eventually(failed_and_alerted)
+            assert told() == {
+                ("stu-dies@example.com", "enrollment_received"),
+                ("stu-dies@example.com", "approved"),
+                ("stu-dies@example.com", "access_failed"),
+                (ADMIN, "access_dead"),
+            }
+            alert = next(d for d in smtp.accepted() if d.template == "access_dead").part("plain")
+            assert f"{enrolled['id']}:provision_access" in alert and "HTTP 400" in alert
