@@ -40,6 +40,7 @@ class Alert(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     PAYMENT_ON_CLOSED_ENROLLMENT = "payment_on_closed_enrollment"
     ACCESS_DEAD = "access_dead"
+    CHECKOUT_EXPIRED = "checkout_expired"
 
 
 Data = Mapping[str, str | int | None]
@@ -109,6 +110,12 @@ def access_notices(job: Job) -> list[Notice]:
             Notice(JobKind.NOTIFY_ADMINS, Alert.ACCESS_DEAD.value, key, data),
         ]
     return []
+
+
+def checkout_expired_alert(enrollment: Enrollment, reference: str) -> Notice:
+    """A card checkout ran out unpaid; keyed by its payment reference."""
+    data = {"paymentReference": reference, "amountDue": format_money(enrollment.amount_due)}
+    return Notice(JobKind.NOTIFY_ADMINS, Alert.CHECKOUT_EXPIRED.value, reference, data)
 
 
 def money_alert(enrollment: Enrollment, event_id: str, currency: str | None, amount: int | None) -> Notice:

@@ -34,6 +34,7 @@ ALERTS: dict[str, str] = {
     Alert.CURRENCY_MISMATCH: "Payment in the wrong currency for {course}",
     Alert.PAYMENT_ON_CLOSED_ENROLLMENT: "Payment on a closed enrollment for {course}",
     Alert.ACCESS_DEAD: "Access provisioning gave up for {course}",
+    Alert.CHECKOUT_EXPIRED: "A card checkout for {course} expired unpaid",
 }
 
 
