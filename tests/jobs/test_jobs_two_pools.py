@@ -48,8 +48,9 @@ async def test_two_pools_never_run_one_job_twice_at_once(
                     return await awaiting_approval(app, f"stu-{n}")
 
             ids = await asyncio.gather(*(enrolled(n) for n in range(APPROVALS)))
-            # Each EFT enrollment's notice (its reference) first: approvals then queue behind nothing.
-            await eventually(lambda: all_jobs_succeeded(db, APPROVALS), seconds=HANG_GUARD)
+            # Each EFT enrollment's notice (its reference, by webhook and by e-mail to the sandbox's
+            # sink) first: approvals then queue behind nothing. A hang guard for 500 jobs.
+            await eventually(lambda: all_jobs_succeeded(db, APPROVALS), seconds=5 * HANG_GUARD)
             ahead, approving = asyncio.Semaphore(AHEAD), asyncio.Semaphore(20)
 
             async def approved_and_called(enrollment_id: str) -> None:
