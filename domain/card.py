@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.enrollment import Enrollment, EnrollmentStatus
+from domain.enrollment import AccessStatus, Enrollment, EnrollmentStatus
 
 
 class CardAction(StrEnum):
@@ -36,6 +36,15 @@ FACES: dict[EnrollmentStatus, CardFace] = {
     EnrollmentStatus.APPROVED: CardFace("Continue Course", CardAction.CONTINUE_COURSE, False, True),
     EnrollmentStatus.PAYMENT_FAILED: CardFace("Retry Payment", CardAction.RETRY_PAYMENT, False, False),
 }
+
+
+def continue_url(enrollment: Enrollment | None) -> str | None:
+    """The LMS's launch URL, once the student is approved and provisioned there."""
+    if enrollment is None or enrollment.status is not EnrollmentStatus.APPROVED:
+        return None
+    if enrollment.access.status is not AccessStatus.PROVISIONED:
+        return None
+    return enrollment.access.launch_url
 
 
 def card_face(signed_in: bool, enrollment: Enrollment | None) -> CardFace:

@@ -17,6 +17,7 @@ from domain.actors import SYSTEM, Cause, SystemAction
 from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
 from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
+from domain.notifications import change_notice
 from domain.ports import (
     AuditLog,
     Clock,
@@ -86,6 +87,9 @@ async def record_change(
 ) -> None:
     change = EnrollmentChange(event, enrollment, previous_status, changes.clock.now())
     await changes.publisher.publish(change)
+    notice = change_notice(change)
+    if notice is not None:
+        await changes.jobs.enqueue_notice(enrollment, notice)
     await settle_effects(changes, enrollment)
 
 

@@ -22,6 +22,7 @@ from domain.events import EventType
 from domain.gateway import CheckoutRequest, CheckoutState, GatewayCallback, GatewayUnavailable, PaymentGateway
 from domain.jobs import Decision, Job, Verdict
 from domain.money import Money
+from domain.notifications import checkout_expired_alert
 from domain.payment_events import PaymentEvent, PaymentEventType
 from domain.payments import Outcome, PaymentOutcome, apply_payment_event
 from domain.ports import Observer, PaymentLedger, TransitionExtras
@@ -224,7 +225,9 @@ async def reconcile(desk: CheckoutDesk, changes: Changes, job: Job) -> Decision:
                 return Decision(Verdict.SUCCEEDED)
     if now >= expires_at:
         cause = Cause(SYSTEM, SystemAction.CHECKOUT_EXPIRED.value, CHECKOUT_EXPIRED)
-        await _fail(changes, job.enrollment_id, reference, CHECKOUT_EXPIRED, cause)
+        expired = await _fail(changes, job.enrollment_id, reference, CHECKOUT_EXPIRED, cause)
+        if expired is not None:
+            await changes.jobs.enqueue_notice(expired, checkout_expired_alert(expired, reference))
         return Decision(Verdict.SUCCEEDED)
     return Decision(Verdict.RETRY, _wait(desk, job, expires_at, now), error)
 

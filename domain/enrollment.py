@@ -118,6 +118,8 @@ class Access:
     attempts: int
     last_error: str | None
     updated_at: datetime | None
+    launch_url: str | None = None  # where the LMS said the student starts, once PROVISIONED
+    account_id: str | None = None  # the student's account on the LMS
 
 
 @dataclass(frozen=True)

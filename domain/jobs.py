@@ -7,10 +7,12 @@ turns it into an `Attempt`, and `RetryPolicy.decide` says whether the job succee
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import Any
 
 from domain.backoff import Uniform, backoff_window, full_jitter
 from domain.enrollment import AccessStatus
@@ -20,6 +22,7 @@ class JobKind(StrEnum):
     PROVISION_ACCESS = "PROVISION_ACCESS"
     NOTIFY_STUDENT = "NOTIFY_STUDENT"
     RECONCILE_PAYMENT = "RECONCILE_PAYMENT"  # asks the card gateway about a checkout (no POST)
+    NOTIFY_ADMINS = "NOTIFY_ADMINS"  # an alert: money that does not apply, access that died
     REVOKE_ACCESS = "REVOKE_ACCESS"  # takes a revoked enrollment's access away on the LMS
 
 
@@ -64,13 +67,20 @@ class Job:
     # +1 on every write to the job, so whoever mirrors it can drop stale states.
     revision: int = 0
     reference: str | None = None  # RECONCILE_PAYMENT: the payment reference it watches
+    # What the remote end answered on success (the LMS: launchUrl, accountId).
+    result: Mapping[str, str] | None = None
+    # When the last admin retry started this round (None: never retried); the time budget restarts there.
+    round_started_at: datetime | None = None
+    # Notifications: which template, and the event's facts it is rendered with.
+    template: str | None = None
+    data: Mapping[str, Any] | None = None
 
     @property
     def attempts_this_round(self) -> int:
         return self.attempts - self.round_start
 
-    def body(self) -> dict[str, str | None]:
-        return {
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "jobId": self.id,
             "kind": self.kind.value,
             "enrollmentId": self.enrollment_id,
@@ -78,6 +88,9 @@ class Job:
             "courseId": self.course_id,
             "email": self.email,
         }
+        if self.template is not None:
+            body |= {"template": self.template, "data": dict(self.data or {})}
+        return body
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class Attempt:
     outcome: CallResult
     error: str | None = None
     retry_after: float | None = None
+    result: Mapping[str, str] | None = None  # what a successful answer carried worth keeping
 
 
 SUCCEEDED = Attempt(CallResult.SUCCESS)
@@ -151,13 +165,18 @@ class Decision:
     verdict: Verdict
     delay: float = 0.0  # seconds before the next attempt, for RETRY
     error: str | None = None
+    result: Mapping[str, str] | None = None  # SUCCEEDED: kept on the job (`Job.result`)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    """Retries until the attempt cap or the time budget, whichever comes first: a remote end
+    that is down for hours loses nothing, one that never comes back ends DEAD within a day."""
+
+    max_attempts: int = 25
     base_seconds: float = 2.0
-    cap_seconds: float = 300.0
+    cap_seconds: float = 900.0
+    give_up_after_seconds: float = 86400.0
 
     def window(self, attempts: int) -> float:
         """Upper bound of the full-jitter delay before attempt `attempts + 1`."""
@@ -167,14 +186,23 @@ class RetryPolicy:
         jittered = full_jitter(attempts + 1, self.base_seconds, self.cap_seconds, uniform)
         return max(jittered, retry_after) if retry_after is not None else jittered
 
-    def decide(self, job: Job, attempt: Attempt, uniform: Uniform) -> Decision:
-        """`job` as claimed for this attempt (its `attempts` already counts it)."""
+    def decide(self, job: Job, attempt: Attempt, uniform: Uniform, now: datetime | None = None) -> Decision:
+        """`job` as claimed for this attempt (its `attempts` already counts it); `now` (the attempt's
+        end) applies the time budget: a next attempt due past it means DEAD now."""
         if attempt.outcome is CallResult.SUCCESS:
-            return Decision(Verdict.SUCCEEDED)
+            return Decision(Verdict.SUCCEEDED, result=attempt.result)
         if attempt.outcome is CallResult.PERMANENT or job.attempts_this_round >= self.max_attempts:
             return Decision(Verdict.DEAD, error=attempt.error)
         delay = self.delay(job.attempts_this_round, attempt.retry_after, uniform)
+        if now is not None and now + timedelta(seconds=delay) > self.give_up_at(job):
+            return Decision(
+                Verdict.DEAD, error=f"{attempt.error} (gave up after {self.give_up_after_seconds:g}s)"
+            )
         return Decision(Verdict.RETRY, delay, attempt.error)
+
+    def give_up_at(self, job: Job) -> datetime:
+        start = job.round_started_at or job.created_at
+        return start + timedelta(seconds=self.give_up_after_seconds)
 
 
 def access_status_for(kind: JobKind, status: JobStatus) -> AccessStatus:

@@ -15,7 +15,8 @@ from enum import StrEnum
 
 from domain.changes import HOLD_LAPSED, Changes, record_change
 from domain.events import EventType
-from domain.payment_events import EventApplied, EventEffect, EventMissed, Miss, PaymentEvent
+from domain.notifications import CLOSED_STATUSES, money_alert
+from domain.payment_events import EventApplied, EventEffect, EventMissed, IgnoredReason, Miss, PaymentEvent
 from domain.ports import PaymentLedger
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ async def apply_payment_event(
     for _ in range(MAX_ATTEMPTS):
         written = await payments.record_event(event, changes.clock.now())
         if isinstance(written, EventApplied):
+            await _alert_if_misapplied(changes, written, event)
             return await _applied(changes, written)
         if written.miss in _MISSES:
             return _missed(written, event)
@@ -78,6 +80,17 @@ async def _applied(changes: Changes, written: EventApplied) -> PaymentOutcome:
         return PaymentOutcome(Outcome.IGNORED, enrollment.id, reason)
     await record_change(changes, enrollment, change, enrollment.previous_status)
     return PaymentOutcome(Outcome.PROCESSED, enrollment.id)
+
+
+async def _alert_if_misapplied(changes: Changes, written: EventApplied, event: PaymentEvent) -> None:
+    """Money that arrived and does not apply: the admins hear of it once per event (a duplicate
+    delivery never gets here, and the alert's id is derived from the event id)."""
+    enrollment = written.enrollment
+    mismatch = written.reason is IgnoredReason.CURRENCY_MISMATCH
+    closed = written.effect is EventEffect.RECORDED and enrollment.status in CLOSED_STATUSES
+    if mismatch or closed:
+        alert = money_alert(enrollment, event.id, event.currency, event.amount)
+        await changes.jobs.enqueue_notice(enrollment, alert)
 
 
 def _missed(written: EventMissed, event: PaymentEvent) -> PaymentOutcome:

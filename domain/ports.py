@@ -16,6 +16,7 @@ from domain.enrollment_filter import EnrollmentFilter
 from domain.events import EnrollmentChange
 from domain.jobs import Decision, Job, JobKind, JobStats, JobStatus
 from domain.money import Money
+from domain.notifications import Notice
 from domain.payment_events import EventWrite, PaymentEvent
 
 T = TypeVar("T")
@@ -209,6 +210,15 @@ class JobQueue(Protocol):
     async def get(self, job_id: str) -> Job | None: ...
     async def retry_dead(self, job_id: str, now: datetime, entry: AuditEntry) -> Job | None:
         """DEAD -> PENDING; None when the job is unknown or not DEAD."""
+
+    async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
+        """A notification job, written once per (enrollment, template, key)."""
+
+    async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
+        """The enrollment's one job of `kind` (approval's jobs); None when none was written."""
+
+    async def dead_ids(self, kind: JobKind, after: str | None, limit: int) -> list[str]:
+        """Ids of DEAD jobs of `kind`, in id order after `after`."""
 
     async def mark_access_synced(self, job: Job) -> None: ...
     async def access_unsynced(self, older_than: datetime, limit: int) -> list[Job]: ...

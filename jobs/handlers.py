@@ -35,7 +35,7 @@ class PostJob:
 
     async def run(self, job: Job) -> Decision:
         attempt = await self._endpoints.call(job, self._changes.clock)
-        return self._policy.decide(job, attempt, self._uniform)
+        return self._policy.decide(job, attempt, self._uniform, self._changes.clock.now())
 
 
 class ReconcilePayment:

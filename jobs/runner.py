@@ -16,6 +16,7 @@ from domain.jobs import ACCESS_KINDS, JobKind
 from domain.provisioning import resync_access
 from integrations.job_endpoints import JobEndpoints
 from jobs.handlers import AccessJob, JobHandler, PostJob, ReconcilePayment
+from jobs.notify import NOTIFY_KINDS, Notifier, NotifyJob
 from jobs.pool import AttemptCounter, PoolConfig, WorkerPool, uncounted
 from realtime.supervise import Supervisor, every
 
@@ -49,6 +50,7 @@ def start_jobs(
     http_timeout: float,
     count: AttemptCounter = uncounted,
     desk: CheckoutDesk | None = None,
+    notifier: Notifier | None = None,
 ) -> Jobs:
     """`client` is the process's one outbound HTTP client; each job call gets `http_timeout`."""
     if http_timeout >= config.lease_seconds:
@@ -61,7 +63,10 @@ def start_jobs(
     elif config.workers:
         assert targets is not None
         pool = WorkerPool(
-            changes, job_handlers(changes, client, config, targets, http_timeout, desk), config, count
+            changes,
+            job_handlers(changes, client, config, targets, http_timeout, desk, notifier),
+            config,
+            count,
         )
         pool.start()
     return Jobs(pool, sweeps)
@@ -74,11 +79,16 @@ def job_handlers(
     targets: Mapping[JobKind, str],
     http_timeout: float,
     desk: CheckoutDesk | None,
+    notifier: Notifier | None = None,
 ) -> dict[JobKind, JobHandler]:
-    post = PostJob(JobEndpoints(client, targets, http_timeout), changes, config.policy)
+    endpoints = JobEndpoints(client, targets, http_timeout)
+    post = PostJob(endpoints, changes, config.policy)
     handlers: dict[JobKind, JobHandler] = {kind: post for kind in targets}
     for kind in ACCESS_KINDS & set(targets):
         handlers[kind] = AccessJob(post, changes)
+    if notifier is not None:
+        notify = NotifyJob(endpoints, notifier, changes, config.policy)
+        handlers |= {kind: notify for kind in NOTIFY_KINDS}
     if desk is not None:
         handlers[JobKind.RECONCILE_PAYMENT] = ReconcilePayment(desk, changes)
     return handlers

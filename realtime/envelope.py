@@ -36,6 +36,10 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _at(values: list[Any], index: int) -> Any:
+    return values[index] if len(values) > index else None
+
+
 def _snapshot(e: Enrollment) -> dict[str, Any]:
     coupon = e.coupon
     return {
@@ -58,7 +62,13 @@ def _snapshot(e: Enrollment) -> dict[str, Any]:
         "version": e.version,
         "createdAt": _iso(e.created_at),
         "updatedAt": _iso(e.updated_at),
-        "access": [e.access.status.value, e.access.attempts, e.access.last_error, _iso(e.access.updated_at)],
+        "access": [
+            e.access.status.value,
+            e.access.attempts,
+            e.access.last_error,
+            _iso(e.access.updated_at),
+            e.access.launch_url,
+        ],
         "email": e.email,
         "gatewayTransactionId": e.gateway_transaction_id,
         "failureReason": e.failure_reason,
@@ -111,7 +121,8 @@ def _enrollment(d: dict[str, Any]) -> Enrollment:
         version=d["version"],
         created_at=created,
         updated_at=updated,
-        access=Access(AccessStatus(access[0]), access[1], access[2], _time(access[3])),
+        # An instance of the previous release publishes four entries (no launch URL).
+        access=Access(AccessStatus(access[0]), access[1], access[2], _time(access[3]), _at(access, 4)),
         email=d["email"],
         previous_status=None if d["previousStatus"] is None else EnrollmentStatus(d["previousStatus"]),
         # `get`: an instance of the previous release may still publish without them.

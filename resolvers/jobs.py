@@ -92,3 +92,9 @@ class JobMutations:
         except DomainError as failure:
             return JobPayload(errors=[UserError.of(failure.error)])
         return JobPayload(job=Job.of(job))
+
+    @strawberry.mutation(
+        permission_classes=[AdminOnly], description="Every DEAD job of `kind` runs again; how many."
+    )
+    async def retry_dead_jobs(self, info: Info, kind: JobKind) -> int:
+        return await provisioning.retry_dead_jobs(info.context.services.changes, require_admin(info), kind)

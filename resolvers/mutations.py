@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import strawberry
 
-from domain import admin_actions, catalogue, student_actions
+from domain import admin_actions, catalogue, provisioning, student_actions
 from domain.admin_log import AdminLog
 from domain.enrollment import Enrollment as DomainEnrollment
 from domain.enrollment import PaymentMethod
@@ -183,6 +183,15 @@ class Mutation:
             amount,
             reference,
             note,
+        )
+        return await _decided(info, await _attempt(call))
+
+    @strawberry.mutation(
+        permission_classes=[SignedIn], description="Owner or admin: provisioning runs again after FAILED."
+    )
+    async def retry_access(self, info: Info, enrollment_id: strawberry.ID) -> EnrollmentPayload:
+        call = provisioning.retry_access(
+            info.context.services.changes, require_viewer(info), str(enrollment_id)
         )
         return await _decided(info, await _attempt(call))
 

@@ -54,6 +54,9 @@ class AccessProvisioning:
     attempts: int
     last_error: str | None
     updated_at: datetime | None
+    launch_url: str | None = strawberry.field(
+        description="Where the student starts on the learning platform, as it answered provisioning."
+    )
 
 
 @strawberry.type
@@ -179,7 +182,11 @@ class Enrollment:
         a = self.model.access
         last_error = a.last_error if _admin(info) else None
         return AccessProvisioning(
-            status=a.status, attempts=a.attempts, last_error=last_error, updated_at=a.updated_at
+            status=a.status,
+            attempts=a.attempts,
+            last_error=last_error,
+            updated_at=a.updated_at,
+            launch_url=a.launch_url,
         )
 
     @strawberry.field(description="Admin only: every webhook delivery and its outcome.")
@@ -209,6 +216,9 @@ class CourseCard:
     disabled: bool
     has_access: bool
     version: int
+    continue_url: str | None = strawberry.field(
+        description="Where Continue Course leads: the launch URL once access is PROVISIONED."
+    )
 
     @classmethod
     def of(cls, course: DomainCourse, signed_in: bool, enrollment: DomainEnrollment | None) -> CourseCard:
@@ -221,6 +231,7 @@ class CourseCard:
             disabled=face.disabled,
             has_access=face.has_access,
             version=0 if enrollment is None else enrollment.version,
+            continue_url=card_rules.continue_url(enrollment),
         )
 
 

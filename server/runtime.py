@@ -30,6 +30,7 @@ from realtime.hub import Hub
 from realtime.supervise import Supervisor, every
 from resolvers.errors import ClientErrors
 from server.gateways import build_gateway
+from server.notifier import open_notifier
 from server.settings import Settings
 from store.audit import MongoAuditLog
 from store.checkouts import MongoCheckoutStore
@@ -104,7 +105,12 @@ def job_targets(settings: Settings) -> dict[JobKind, str] | None:
     notify = settings.notify_url or (f"{settings.base_url}/sandbox/notify" if sandbox else None)
     if lms is None or notify is None:
         return None
-    return {JobKind.PROVISION_ACCESS: lms, JobKind.REVOKE_ACCESS: lms, JobKind.NOTIFY_STUDENT: notify}
+    return {
+        JobKind.PROVISION_ACCESS: lms,
+        JobKind.REVOKE_ACCESS: lms,
+        JobKind.NOTIFY_STUDENT: notify,
+        JobKind.NOTIFY_ADMINS: notify,
+    }
 
 
 def job_retention(settings: Settings) -> timedelta:
@@ -116,6 +122,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.job_max_attempts,
         base_seconds=settings.job_backoff_base_seconds,
         cap_seconds=settings.job_backoff_cap_seconds,
+        give_up_after_seconds=settings.job_give_up_after_seconds,
     )
 
 
@@ -171,8 +178,16 @@ async def open_runtime(
         if jobs:
             targets: Mapping[JobKind, str] | None = job_targets(settings)
             timeout = settings.job_http_timeout_seconds
+            notifier = await stack.enter_async_context(open_notifier(settings, services.courses))
             runner = start_jobs(
-                services.changes, http, pool_config(settings), targets, timeout, count_attempt, services.desk
+                services.changes,
+                http,
+                pool_config(settings),
+                targets,
+                timeout,
+                count_attempt,
+                services.desk,
+                notifier,
             )
             stack.push_async_callback(runner.stop)
         feeds = Feeds(hub, ClientErrors(), live)

@@ -20,6 +20,7 @@ from api.safety import (
     production_secret_problems,
     url_host,
 )
+from server.mail_settings import mail_problems
 from server.payment_settings import GatewayName, card_payment_problems
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,25 @@ class Settings(BaseSettings):
     coupon_hold_seconds: float = Field(default=900, gt=0)
     lms_url: str | None = None
     notify_url: str | None = None
-    job_max_attempts: int = Field(default=6, ge=1)
+    job_max_attempts: int = Field(default=25, ge=1)
     job_backoff_base_seconds: float = Field(default=2, ge=0)
-    job_backoff_cap_seconds: float = Field(default=300, ge=0)
+    job_backoff_cap_seconds: float = Field(default=900, ge=0)
+    job_give_up_after_seconds: float = Field(default=86400, gt=0)  # from creation (or the admin's retry)
     job_workers: int = Field(default=2, ge=0)
     job_lease_seconds: float = Field(default=30, gt=0)
     job_http_timeout_seconds: float = Field(default=10, gt=0)
     job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep
     job_retention_days: int = Field(default=7, ge=1)  # SUCCEEDED jobs deleted this long after
     sandbox_lms_fail_first: int = Field(default=0, ge=0)
+
+    # Notifications (server/mail_settings.py checks them).
+    smtp_url: SecretStr | None = None  # smtp://user:pass@host:port (STARTTLS) or smtps://
+    smtp_allow_plaintext: bool = False  # production: smtp:// without STARTTLS
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
+    mail_from: str | None = None
+    admin_alert_email: str | None = None
+    school_name: str = "enrollwire"
+    eft_instructions: str | None = None  # the school's bank details, in the enrollment_received mail
 
     max_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=30, ge=1)
@@ -166,6 +177,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _card_payments_safe(self) -> Settings:
         card_payment_problems(self)
+        return self
+
+    @model_validator(mode="after")
+    def _mail_safe(self) -> Settings:
+        mail_problems(self)
         return self
 
     @property

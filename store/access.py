@@ -46,5 +46,7 @@ def access_update(job: Job, status: AccessStatus, cause: Cause) -> list[Stage]:
         "updatedAt": "$$NOW",
         **revisions,
         _SHOWN_WHILE[job.kind][1]: job.revision,
+        "launchUrl": literal((job.result or {}).get("launchUrl")),
+        "accountId": literal((job.result or {}).get("accountId")),
     }
     return [*bump(previousStatus="$status", access=access), noted(cause)]

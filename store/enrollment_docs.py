@@ -106,6 +106,8 @@ def enrollment_from(doc: Doc) -> Enrollment:
             access["attempts"],
             access.get("lastError"),
             access.get("updatedAt"),
+            access.get("launchUrl"),
+            access.get("accountId"),
         ),
         email=doc.get("email"),
         deliveries=tuple(

@@ -30,10 +30,12 @@ from domain.jobs import (
     Verdict,
     job_id,
 )
+from domain.notifications import Notice
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
 from store.job_claims import ready_jobs, stored, take
+from store.job_docs import approval_notice, job_from, new_job, notice_id
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
@@ -54,28 +56,6 @@ JOB_INDEXES = [
 ERROR_HISTORY = 20
 
 
-def job_from(doc: Doc) -> Job:
-    return Job(
-        id=doc["_id"],
-        kind=JobKind(doc["kind"]),
-        enrollment_id=doc["enrollmentId"],
-        user_id=doc["userId"],
-        course_id=doc["courseId"],
-        email=doc.get("email"),
-        status=JobStatus(doc["status"]),
-        attempts=doc["attempts"],
-        next_run_at=doc.get("nextRunAt"),
-        last_error=doc.get("lastError"),
-        created_at=doc["createdAt"],
-        updated_at=doc["updatedAt"],
-        lease_owner=doc.get("leaseOwner"),
-        lease_expires_at=doc.get("leaseExpiresAt"),
-        round_start=doc.get("roundStart", 0),
-        revision=doc.get("revision", 0),
-        reference=doc.get("reference"),
-    )
-
-
 def _held_by(job: Job) -> Doc:
     # The claim is (owner, attempt): even the same worker id cannot finish an older claim.
     return {
@@ -88,28 +68,6 @@ def _held_by(job: Job) -> Doc:
 
 def _mirrors_access(kind: JobKind) -> bool:
     return kind in ACCESS_KINDS
-
-
-def _new_job(enrollment: Enrollment, kind: JobKind, now: datetime) -> Doc:
-    return {
-        "kind": kind.value,
-        "enrollmentId": enrollment.id,
-        "userId": enrollment.user_id,
-        "courseId": enrollment.course_id,
-        "email": enrollment.email,
-        "status": JobStatus.PENDING.value,
-        "attempts": 0,
-        "roundStart": 0,
-        "revision": 0,
-        "nextRunAt": now,
-        "lastError": None,
-        "errors": [],
-        "leaseOwner": None,
-        "leaseExpiresAt": None,
-        "accessDirty": False,
-        "createdAt": now,
-        "updatedAt": now,
-    }
 
 
 class MongoJobQueue:
@@ -128,7 +86,7 @@ class MongoJobQueue:
         writes = [
             UpdateOne(
                 {"_id": job_id(enrollment.id, kind)},
-                {"$setOnInsert": _new_job(enrollment, kind, now)},
+                {"$setOnInsert": new_job(enrollment, kind, now) | approval_notice(enrollment, kind)},
                 upsert=True,
             )
             for kind in APPROVAL_KINDS
@@ -138,13 +96,24 @@ class MongoJobQueue:
 
     async def enqueue_revocation(self, enrollment: Enrollment) -> None:
         kind = JobKind.REVOKE_ACCESS
-        doc = _new_job(enrollment, kind, datetime.now(UTC))
+        doc = new_job(enrollment, kind, datetime.now(UTC))
         await self._jobs.update_one({"_id": job_id(enrollment.id, kind)}, {"$setOnInsert": doc}, upsert=True)
+        self._notify()
+
+    async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
+        """Once per (enrollment, template, key): a second call for the same event writes nothing."""
+        doc = new_job(enrollment, notice.kind, datetime.now(UTC)) | {
+            "template": notice.template,
+            "data": dict(notice.data),
+        }
+        await self._jobs.update_one(
+            {"_id": notice_id(enrollment.id, notice)}, {"$setOnInsert": doc}, upsert=True
+        )
         self._notify()
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT
-        doc = _new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
+        doc = new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
         await self._jobs.update_one(
             {"_id": f"{job_id(enrollment.id, kind)}:{reference}"}, {"$setOnInsert": doc}, upsert=True
         )
@@ -193,6 +162,8 @@ class MongoJobQueue:
             # finishedAt: the TTL index (store.job_retention) deletes the job that long after.
             fields |= {"status": JobStatus.SUCCEEDED.value, "nextRunAt": None, "lastError": None}
             fields["finishedAt"] = now
+            if decision.result is not None:
+                fields["result"] = dict(decision.result)
         else:
             retry = decision.verdict is Verdict.RETRY
             fields |= {
@@ -247,6 +218,7 @@ class MongoJobQueue:
                         "status": JobStatus.PENDING.value,
                         "nextRunAt": now,
                         "roundStart": "$attempts",
+                        "roundStartedAt": now,
                         "revision": {"$add": ["$revision", 1]},
                         "accessDirty": {"$in": ["$kind", sorted(k.value for k in ACCESS_KINDS)]},
                         "updatedAt": now,
@@ -260,6 +232,16 @@ class MongoJobQueue:
             return None
         self._notify()
         return job_from(doc)
+
+    async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
+        return await self.get(job_id(enrollment_id, kind))
+
+    async def dead_ids(self, kind: JobKind, after: str | None, limit: int) -> list[str]:
+        query: Doc = {"status": JobStatus.DEAD.value, "kind": kind.value}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self._jobs.find(query, {"_id": 1}).sort("_id", ASCENDING).limit(limit)
+        return [doc["_id"] async for doc in cursor]
 
     async def mark_access_synced(self, job: Job) -> None:
         # Only if nothing newer happened to the job; a newer state is mirrored by its own writer.

@@ -7,7 +7,7 @@ refusal can only come from authorization. A refused mutation must leave the data
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,8 @@ import pytest
 from domain.enrollment import Action
 from domain.ports import TransitionExtras
 from domain.viewer import Role
-from tests.servers import AUTH_SECRET, GraphQLClient, RunningApp
+from sandbox.embedded import ManagedServer
+from tests.servers import AUTH_SECRET, GraphQLClient, RunningApp, serve, test_settings
 
 DATA, UNAUTH, FORBID = "data", "UNAUTHENTICATED", "FORBIDDEN"
 ROLES = ("anonymous", "owner", "other", "admin")
@@ -191,6 +192,13 @@ FIELDS = [
     Field("disableCoupon", DISABLE_COUPON, a_coupon, ADMIN_ONLY, True),
 ]
 # fmt: on
+
+
+@pytest.fixture
+async def running(mongo_server: ManagedServer, redis_server: ManagedServer) -> AsyncIterator[RunningApp]:
+    """No job workers: a setup's notice sent meanwhile would change the snapshots compared below."""
+    async with serve(test_settings(mongo_server.url, redis_server.url, job_workers=0)) as app:
+        yield app
 
 
 async def snapshot(running: RunningApp) -> dict[str, list[dict[str, Any]]]:

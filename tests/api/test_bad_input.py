@@ -12,7 +12,8 @@ import httpx2 as httpx
 import pytest
 
 from domain.viewer import Role
-from tests.servers import GraphQLClient, RunningApp
+from sandbox.embedded import ManagedServer
+from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 EP = "{ enrollment { id } errors { code field } }"
 ENROLL = f"mutation($i: EnrollInput!) {{ enroll(input: $i) {EP} }}"
@@ -36,6 +37,13 @@ async def snapshot(running: RunningApp) -> dict[str, list[dict[str, Any]]]:
         name: [doc async for doc in db[name].find({}).sort("_id", 1)]
         for name in sorted(await db.list_collection_names())
     }
+
+
+@pytest.fixture
+async def running(mongo_server: ManagedServer, redis_server: ManagedServer) -> AsyncIterator[RunningApp]:
+    """No job workers: a notice sent meanwhile (an EFT enrollment's) would change what is compared."""
+    async with serve(test_settings(mongo_server.url, redis_server.url, job_workers=0)) as app:
+        yield app
 
 
 @pytest.fixture

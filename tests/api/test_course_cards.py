@@ -92,7 +92,8 @@ def command_counter() -> CommandCounter:
 async def running(
     command_counter: CommandCounter, mongo_server: ManagedServer, redis_server: ManagedServer
 ) -> AsyncIterator[RunningApp]:
-    async with servers.serve(servers.test_settings(mongo_server.url, redis_server.url)) as app:
+    # No job workers: their commands (an EFT enrollment's notice) would count as the cards'.
+    async with servers.serve(servers.test_settings(mongo_server.url, redis_server.url, job_workers=0)) as app:
         yield app
 
 

@@ -145,6 +145,8 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
             PROBE, {"input": {"courseId": "mc-2", "paymentMethod": "EFT"}}, running.token("probe")
         )
         assert (await events(console, feed, 1))[0]["type"] == "CREATED", probe
+        # Its notice (an EFT enrollment's reference) is sent before the baseline too.
+        await scrape_until(http, lambda s: total(s, "enrollwire_job_attempts_total") == 1)
         before = await scrape(http)
 
         mine = await enroll(gql, s1, "mc-1", "EFT", "TWO")
@@ -174,7 +176,9 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         assert sorted(e["enrollment"]["status"] for e in seen).count("APPROVED") == 4, seen
         while not (await tab.next_data(card, within=30))["courseCard"]["hasAccess"]:
             pass
-        await scrape_until(http, lambda s: total(s, "enrollwire_job_attempts_total") == 4)
+        # The probe's notice, then two accesses and five notices (s1's reference, two approvals,
+        # two accesses ready).
+        await scrape_until(http, lambda s: total(s, "enrollwire_job_attempts_total") == 8)
 
     def closed(s: Samples) -> bool:
         return (
@@ -193,6 +197,9 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         # The probe: one change, to its owner's channel and the admins' (only that one is watched).
         key("enrollwire_graphql_operations_total", operation="enroll", type="mutation", outcome="ok"): 1,
         key("enrollwire_graphql_operation_seconds_count", operation="enroll", type="mutation"): 1,
+        # ... and its notice, sent.
+        key("enrollwire_job_attempts_total", kind="notify_student", result="succeeded"): 1,
+        key("enrollwire_jobs", status="succeeded"): 1,
         # Handed to a shared feed, the admins' subscription is counted once it is set up.
         key(
             "enrollwire_graphql_operations_total",
@@ -218,8 +225,8 @@ async def test_a_flow_moves_every_counter_by_exactly_its_share(
         key("enrollwire_webhook_deliveries_total", outcome="malformed"): 1,
         key("enrollwire_webhook_deliveries_total", outcome="unknown_reference"): 1,
         key("enrollwire_job_attempts_total", kind="provision_access", result="succeeded"): 2,
-        key("enrollwire_job_attempts_total", kind="notify_student", result="succeeded"): 2,
-        key("enrollwire_jobs", status="succeeded"): 4,
+        key("enrollwire_job_attempts_total", kind="notify_student", result="succeeded"): 5,
+        key("enrollwire_jobs", status="succeeded"): 7,
         # The card enrollment's reconciliation: paid by then, its first run (2 min on) finds so.
         key("enrollwire_jobs", status="pending"): 1,
         # Six changes, each to the owner's channel and the admins'.

@@ -82,7 +82,9 @@ async def test_reject_with_a_reason_bulk_approve_and_retry_a_dead_job(
             await expect(admin.get_by_text(re.compile("· 1 dead$"))).to_be_visible()
             await shot(admin, "dead-job")
             await retry.click()
-            await expect(admin.get_by_text("0 pending · 0 running · 4 succeeded · 0 dead")).to_be_visible()
+            # Three EFT references, a rejection, two accesses and their approvals, each access's
+            # outcome told (ready; failed, with the admins' alert) and the retried one ready.
+            await expect(admin.get_by_text("0 pending · 0 running · 12 succeeded · 0 dead")).to_be_visible()
             await expect(retry).to_have_count(0)
             await shot(admin, "job-retried")
     finally:

@@ -140,7 +140,8 @@ async def test_two_student_tabs_and_an_admin_stay_live_through_a_restart(
             await row.get_by_role("button", name="Approve").click()
             await _all_show(tabs, WEBSOCKETS, "Continue Course")
             await expect(card(tab1, WEBSOCKETS)).to_contain_text("Access: ready.")
-            await expect(admin.get_by_text("1 pending · 0 running · 6 succeeded · 0 dead")).to_be_visible()
+            # Three approvals (access, approval notice, access ready) and two EFT references.
+            await expect(admin.get_by_text("1 pending · 0 running · 11 succeeded · 0 dead")).to_be_visible()
             await shot(tab1, "after-restart-approved-tab1")
             await shot(admin, "after-restart-admin-jobs")
     finally:

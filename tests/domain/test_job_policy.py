@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -158,3 +158,24 @@ def test_the_request_body_names_the_contract_fields() -> None:
         "courseId": "c1",
         "email": None,
     }
+
+
+def test_the_defaults_retry_for_hours_with_a_900s_cap() -> None:
+    policy = RetryPolicy()
+    assert (policy.max_attempts, policy.cap_seconds, policy.give_up_after_seconds) == (25, 900, 86400)
+    worst_case = sum(policy.window(n) for n in range(1, policy.max_attempts))
+    # The README's schedule table: 4, 8, ... 512 s, then 900 s sixteen times: 4.3 hours at most.
+    assert worst_case == 1020 + 16 * 900
+
+
+def test_dead_once_the_next_attempt_would_start_past_the_time_budget() -> None:
+    policy = RetryPolicy(max_attempts=1000, base_seconds=2, cap_seconds=900, give_up_after_seconds=3600)
+    failed = Attempt(CallResult.RETRYABLE, "HTTP 503")
+    assert policy.decide(job(20), failed, top, NOW + timedelta(seconds=2600)).verdict is Verdict.RETRY
+    # 900 s more would land at 3601 s after the job was created.
+    late = policy.decide(job(20), failed, top, NOW + timedelta(seconds=2701))
+    assert late.verdict is Verdict.DEAD
+    assert late.error == "HTTP 503 (gave up after 3600s)"
+    # An admin retry restarts the clock as it restarts the attempt budget.
+    retried = replace(job(21, round_start=20), round_started_at=NOW + timedelta(seconds=2800))
+    assert policy.decide(retried, failed, top, NOW + timedelta(seconds=2801)).verdict is Verdict.RETRY

@@ -137,5 +137,10 @@ async def job_doc(jobs: Collections, job_id: str) -> Doc:
     return doc
 
 
+async def access_is(db: Collections, enrollment_id: str, status: str) -> bool:
+    doc = await db.enrollments.find_one({"_id": enrollment_id}, {"access": 1})
+    return doc is not None and bool(doc["access"]["status"] == status)
+
+
 async def job_has_status(jobs: Collections, job_id: str, status: str) -> bool:
     return str((await job_doc(jobs, job_id))["status"]) == status

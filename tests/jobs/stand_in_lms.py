@@ -1,7 +1,8 @@
 """A real HTTP server standing in for the LMS and the notification service in job tests.
 
 It answers from a script (then a default), counts calls per `Idempotency-Key`, and records
-every time one key arrives while a call with the same key is still in flight. A held call
+every time one key arrives while a call with the same key is still in flight. A 200 from
+`/lms` carries what a real LMS answers: the student's `accountId` and a `launchUrl`. A held call
 ends when the caller hangs up (a timeout, a killed worker) or when the test releases it.
 """
 
@@ -24,12 +25,17 @@ from starlette.routing import Route
 from tests.servers import free_port
 
 
+def launch_url(enrollment_id: str) -> str:
+    return f"https://lms.example.test/launch/{enrollment_id}"
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int = 200
     retry_after: str | None = None
     hold: bool = False
     delay: float = 0.0  # answer after this long: widens the window in which overlaps would show
+    body: dict[str, Any] | None = None  # instead of the usual answer
 
 
 OK = Reply()
@@ -97,11 +103,21 @@ class StandInLms:
             if reply.status == 200:
                 self.answered_ok.add((call.path, key))
             headers = {} if reply.retry_after is None else {"Retry-After": reply.retry_after}
-            return JSONResponse({"ok": reply.status == 200}, status_code=reply.status, headers=headers)
+            answer = reply.body if reply.body is not None else self._answer(call, reply.status)
+            return JSONResponse(answer, status_code=reply.status, headers=headers)
         finally:
             self.timeline.append(("end", key))
             self.in_flight[key] -= 1
             self._changed()
+
+    def _answer(self, call: Call, status: int) -> dict[str, Any]:
+        if status != 200 or call.path != "/lms":
+            return {"ok": status == 200}
+        return {
+            "ok": True,
+            "launchUrl": launch_url(call.body["enrollmentId"]),
+            "accountId": f"acct-{call.body['userId']}",
+        }
 
     async def _hold(self, request: Request) -> None:
         # Polling the socket is the only way Starlette reports a caller that hung up.

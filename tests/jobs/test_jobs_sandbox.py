@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from sandbox.embedded import ManagedServer
 from tests import servers
 from tests.jobs.job_flows import (
@@ -17,8 +21,9 @@ from tests.jobs.job_flows import (
 
 
 async def test_the_sandbox_lms_fails_the_first_calls_then_provisions(
-    mongo_server: ManagedServer, redis_server: ManagedServer
+    mongo_server: ManagedServer, redis_server: ManagedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sandbox.mail_sink")
     settings = servers.test_settings(
         mongo_server.url,
         redis_server.url,
@@ -48,8 +53,16 @@ async def test_the_sandbox_lms_fails_the_first_calls_then_provisions(
         assert lms["calls"][-1]["body"]["enrollmentId"] == enrollment_id
 
         await eventually(lambda: job_has_status(db, f"{enrollment_id}:notify_student", "SUCCEEDED"))
-        notify = (await app.gql.http.get("/sandbox/notify", headers=admin)).json()
-        assert notify["received"] == 1
+
+        async def told(templates: set[str]) -> bool:
+            notify = (await app.gql.http.get("/sandbox/notify", headers=admin)).json()
+            return {c["body"]["template"] for c in notify["calls"]} == templates
+
+        # The EFT enrollment's reference, the approval, then the access (attempt 3) are told.
+        await eventually(lambda: told({"enrollment_received", "approved", "access_ready"}))
+        # No SMTP configured: the sandbox's sink printed the e-mails to the log, sent nowhere.
+        mails = [r.getMessage() for r in caplog.records if r.name == "sandbox.mail_sink"]
+        assert any(m.startswith("sandbox mail to stu-sb@example.com: You are enrolled in c1") for m in mails)
         json_type = {"content-type": "application/json"}
         bad = await app.gql.http.post("/sandbox/lms", content=b"{not json", headers=json_type)
         assert bad.status_code == 400

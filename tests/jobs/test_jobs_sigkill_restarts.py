@@ -20,7 +20,14 @@ from api.auth import issue_token
 from domain.viewer import Role
 from sandbox.embedded import ManagedServer
 from store.database import Collections
-from tests.jobs.job_flows import CREATE_COURSE, ENROLL, database, eventually, job_settings
+from tests.jobs.job_flows import (
+    CREATE_COURSE,
+    ENROLL,
+    all_jobs_succeeded,
+    database,
+    eventually,
+    job_settings,
+)
 from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, Enrollwire
 
@@ -142,6 +149,8 @@ async def test_sigkill_at_random_moments_loses_no_job(
                     return await clients.enroll(f"stu-{n}")
 
             ids = await asyncio.gather(*(enrolled(n) for n in range(APPROVALS)))
+            # Each EFT enrollment's notice (its reference) first: approvals then queue behind nothing.
+            await eventually(lambda: all_jobs_succeeded(db, APPROVALS), seconds=RECOVERY_GUARD)
             sent: list[str] = []
             ahead, approving = asyncio.Semaphore(AHEAD), asyncio.Semaphore(10)
 
@@ -178,7 +187,8 @@ async def test_sigkill_at_random_moments_loses_no_job(
         for enrollment_id in ids:
             for kind in ("provision_access", "notify_student"):
                 assert jobs[f"{enrollment_id}:{kind}"]["status"] == "SUCCEEDED"
-        assert len(jobs) == 2 * APPROVALS
+        # PROVISION_ACCESS, and NOTIFY_STUDENT's enrollment_received, approved and access_ready.
+        assert len(jobs) == 4 * APPROVALS
         assert lms.overlaps == []
         assert {key for path, key in lms.answered_ok if path == "/lms"} == {
             f"{i}:provision_access" for i in ids

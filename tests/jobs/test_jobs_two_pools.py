@@ -22,6 +22,8 @@ from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, enrollwire
 
 APPROVALS = 500
+# PROVISION_ACCESS, and NOTIFY_STUDENT's enrollment_received, approved and access_ready.
+JOBS_PER_ENROLLMENT = 4
 # Approvals run at most this far ahead of the LMS calls. Both pools stay busy all along; an
 # unbounded backlog would only make each claim slower on the test database, which sorts every
 # due job per claim where MongoDB walks an index.
@@ -46,6 +48,9 @@ async def test_two_pools_never_run_one_job_twice_at_once(
                     return await awaiting_approval(app, f"stu-{n}")
 
             ids = await asyncio.gather(*(enrolled(n) for n in range(APPROVALS)))
+            # Each EFT enrollment's notice (its reference, by webhook and by e-mail to the sandbox's
+            # sink) first: approvals then queue behind nothing. A hang guard for 500 jobs.
+            await eventually(lambda: all_jobs_succeeded(db, APPROVALS), seconds=5 * HANG_GUARD)
             ahead, approving = asyncio.Semaphore(AHEAD), asyncio.Semaphore(20)
 
             async def approved_and_called(enrollment_id: str) -> None:
@@ -61,11 +66,14 @@ async def test_two_pools_never_run_one_job_twice_at_once(
                     )
 
             await asyncio.gather(*(approved_and_called(i) for i in ids))
-            await eventually(lambda: all_jobs_succeeded(db, 2 * APPROVALS), seconds=HANG_GUARD)
+            # Per enrollment: its reference, and per approval: access, the approval, access ready.
+            await eventually(
+                lambda: all_jobs_succeeded(db, JOBS_PER_ENROLLMENT * APPROVALS), seconds=HANG_GUARD
+            )
 
         assert lms.overlaps == []
         assert len(lms.succeeded("/lms")) == APPROVALS
-        assert len(lms.succeeded("/notify")) == APPROVALS
+        assert len(lms.succeeded("/notify")) == (JOBS_PER_ENROLLMENT - 1) * APPROVALS
         # Nothing failed and no lease ran out, so no job was even sent twice.
         assert set(lms.per_key("/lms").values()) == {1}
         assert set(lms.per_key("/notify").values()) == {1}
@@ -75,5 +83,5 @@ async def test_two_pools_never_run_one_job_twice_at_once(
         workers = {doc["lastWorker"] async for doc in db.jobs.find({}, {"lastWorker": 1})}
         assert {int(w.split(":")[1]) for w in workers} == {os.getpid(), other_pool.process.pid}
         listed = (await app.gql(JOBS, {"status": "SUCCEEDED", "first": 100}, app.admin))["data"]["jobs"]
-        assert listed["totalCount"] == 2 * APPROVALS
+        assert listed["totalCount"] == JOBS_PER_ENROLLMENT * APPROVALS
         assert listed["pageInfo"]["hasNextPage"] is True

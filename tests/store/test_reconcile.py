@@ -40,7 +40,13 @@ async def test_an_enrollment_whose_checkout_never_opened_still_expires(store: St
     expired = await services.enrollments.get(created.id)
     assert expired is not None
     assert (expired.status, expired.failure_reason) == (EnrollmentStatus.PAYMENT_FAILED, CHECKOUT_EXPIRED)
+    # The admins hear of it once, the student is told the payment failed.
+    notices = {doc["_id"] async for doc in store.collections.jobs.find({"enrollmentId": created.id})}
+    assert f"{created.id}:notify_admins:checkout_expired:{created.payment_reference}" in notices
+    assert f"{created.id}:notify_student:payment_failed:{expired.version}" in notices
     # Nothing left to do: another run changes nothing.
     assert (await reconcile(desk, changes, job)).verdict is Verdict.SUCCEEDED
     again = await services.enrollments.get(created.id)
     assert again is not None and again.version == expired.version
+    admins = {"kind": "NOTIFY_ADMINS", "enrollmentId": created.id}
+    assert await store.collections.jobs.count_documents(admins) == 1

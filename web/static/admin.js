@@ -9,6 +9,7 @@ const JOB_KINDS = {
   PROVISION_ACCESS: "Provision access",
   NOTIFY_STUDENT: "Notify student",
   RECONCILE_PAYMENT: "Reconcile payment",
+  NOTIFY_ADMINS: "Alert admins",
 };
 
 const auth = session("admin");

@@ -1,6 +1,6 @@
 // The catalogue: one card per published course, each bound to its courseCard subscription.
 import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
-import { CARDS, ENROLL, LIVE_CARD, RETRY } from "./documents.js";
+import { CARDS, ENROLL, LIVE_CARD, RETRY, RETRY_ACCESS } from "./documents.js";
 
 const STATUS = {
   PENDING_PAYMENT: "Waiting for your payment.",
@@ -16,7 +16,7 @@ const ACCESS = {
   NOT_STARTED: "Access: queued.",
   PENDING: "Access: being set up…",
   PROVISIONED: "Access: ready.",
-  FAILED: "Access: setup failed; an admin will retry it.",
+  FAILED: "Access: setup failed; Continue Course tries again.",
   REVOKED: "Access: withdrawn.",
 };
 
@@ -103,10 +103,12 @@ function onSubmit(courseId, form) {
     case "RETRY_PAYMENT":
       return act(courseId, RETRY, { id: card.enrollment.id }, "retryPayment");
     case "CONTINUE_COURSE":
-      message.textContent =
-        card.enrollment.access.status === "PROVISIONED"
-          ? "Your course opens on the learning platform (not part of this demo)."
-          : "Your access is still being set up; the course opens once it is ready.";
+      // The server only hands out http(s) launch URLs the learning platform answered.
+      if (card.continueUrl) return window.location.assign(card.continueUrl);
+      if (card.enrollment.access.status === "FAILED") {
+        return act(courseId, RETRY_ACCESS, { id: card.enrollment.id }, "retryAccess");
+      }
+      message.textContent = "Your access is still being set up; the course opens once it is ready.";
   }
 }
 

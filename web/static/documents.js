@@ -25,7 +25,7 @@ export const RETRY_JOB = "mutation RetryJob($id: ID!) { retryJob(id: $id) { job 
 // The catalogue.
 const CARD = `fragment Card on CourseCard {
   course { id title price { amount currency } }
-  buttonText action disabled hasAccess version
+  buttonText action disabled hasAccess version continueUrl
   enrollment {
     id status paymentMethod paymentReference couponCode rejectionReason
     amountDue { amount currency } access { status attempts }
@@ -36,6 +36,7 @@ export const LIVE_CARD = `subscription LiveCard($courseId: ID!) { courseCard(cou
 const PAYLOAD = "card { ...Card } payment { redirectUrl } errors { code message }";
 export const ENROLL = `mutation Enroll($input: EnrollInput!) { enroll(input: $input) { ${PAYLOAD} } } ${CARD}`;
 export const RETRY = `mutation RetryPayment($id: ID!) { retryPayment(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
+export const RETRY_ACCESS = `mutation RetryAccess($id: ID!) { retryAccess(enrollmentId: $id) { ${PAYLOAD} } } ${CARD}`;
 
 // One enrollment for an admin: details, timeline, Revoke.
 const FIELDS = `fragment Full on Enrollment {

@@ -1,0 +1,1 @@
+"""E-mail: notifications rendered from templates (`render`) and sent over SMTP (`smtp`)."""
