@@ -174,13 +174,14 @@ class MongoJobQueue:
             entry = {"attempt": job.attempts, "error": decision.error, "at": now, "delay": decision.delay}
             update["$push"] = {"errors": {"$each": [entry], "$slice": -ERROR_HISTORY}}
         fields["accessDirty"] = _mirrors_access(job.kind)
-        result = await self._jobs.update_one(_held_by(job), update)
-        if result.matched_count != 1:
+        written = await self._jobs.update_one(_held_by(job), update)
+        if written.matched_count != 1:
             return None
         if succeeded:
             await self._succeeded.record(now)
         return replace(
             job,
+            result=fields.get("result", job.result),
             status=JobStatus(fields["status"]),
             next_run_at=stored(fields["nextRunAt"]),
             last_error=fields["lastError"],
