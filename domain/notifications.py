@@ -17,6 +17,7 @@ from domain.enrollment import Enrollment, EnrollmentStatus, PaymentMethod
 from domain.events import EnrollmentChange, EventType
 from domain.jobs import Job, JobKind, JobStatus
 from domain.money import format_money
+from domain.payment_events import PaymentEventType
 
 S = EnrollmentStatus
 
@@ -82,6 +83,8 @@ def change_notice(change: EnrollmentChange) -> Notice | None:
             return _student(Template.ENROLLMENT_RECEIVED, enrollment, **_amounts(enrollment))
         return None
     if change.type is EventType.PAYMENT_RECORDED:
+        if enrollment.history and enrollment.history[-1].action == PaymentEventType.REFUNDED:
+            return None  # money went back: no "payment received" for it
         return _student(Template.PAYMENT_RECEIVED, enrollment, **_amounts(enrollment))
     if previous is enrollment.status:  # an access or discount change, not a transition
         return None

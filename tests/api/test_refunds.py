@@ -194,6 +194,11 @@ async def test_a_refund_for_an_eft_enrollment_never_approved_is_recorded_and_cha
         assert (doc["status"], doc["amountPaid"]) == ("AWAITING_APPROVAL", 0)
         assert [d["effect"] for d in doc["deliveries"]] == ["recorded", "refunded", "refunded"]
         assert (await s.job(enrolled.id, "REVOKE_ACCESS")) is None
+        # The student hears of the payment, not of the money going back as if it were one.
+        notices = s.running.app.runtime.collections.jobs.find(
+            {"enrollmentId": enrolled.id, "kind": "NOTIFY_STUDENT"}
+        )
+        assert sorted([n["template"] async for n in notices]) == ["enrollment_received", "payment_received"]
 
 
 async def test_revoke_enrollment_is_an_admins_with_a_reason_and_only_after_approval(
@@ -227,6 +232,9 @@ async def test_revoke_enrollment_is_an_admins_with_a_reason_and_only_after_appro
         assert done["enrollment"]["revokedAt"] is not None
         [entry] = await s.audit(approved.id, "revokeEnrollment")
         assert entry["actor"] == {"kind": "ADMIN", "id": "admin-9"}
+        jobs = s.running.app.runtime.collections.jobs
+        told = await jobs.find_one({"enrollmentId": approved.id, "template": "revoked"})
+        assert told is not None and told["data"]["reason"] == "fraud"
         assert (await s.job(approved.id, "REVOKE_ACCESS")) is not None
         twice = (await s.gql(REVOKE, {"id": approved.id, "reason": "fraud"}, s.admin))["data"]
         assert twice["revokeEnrollment"]["errors"][0]["code"] == "INVALID_TRANSITION"
