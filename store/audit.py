@@ -14,7 +14,7 @@ from domain.audit import AuditEntry, AuditFilter, AuditSource, entry_of
 from domain.enrollment import Enrollment
 from domain.ports import Page
 from store.database import Collections, Doc
-from store.pages import keyset_page
+from store.pages import created_between, keyset_page
 
 DUPLICATE_KEY = 11000
 # A course's, coupon's or job's entries waiting to be copied, written with the change itself.
@@ -65,13 +65,7 @@ def _query(where: AuditFilter) -> dict[str, Any]:
         query["action"] = where.action
     if where.enrollment_id is not None:
         query["enrollmentId"] = where.enrollment_id
-    window: dict[str, Any] = {}
-    if where.since is not None:
-        window["$gte"] = where.since
-    if where.until is not None:
-        window["$lt"] = where.until
-    if window:
-        query["createdAt"] = window
+    created_between(query, where.since, where.until)
     return query
 
 

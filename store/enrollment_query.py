@@ -15,6 +15,7 @@ from pymongo import IndexModel
 
 from domain.enrollment_filter import EnrollmentFilter
 from store.database import Doc
+from store.pages import created_between
 
 # Every list is in creation order; the keyset cursor adds a range on these two.
 SORT: list[tuple[str, int]] = [("createdAt", 1), ("_id", 1)]
@@ -41,13 +42,7 @@ def filter_query(where: EnrollmentFilter) -> Doc:
         query["paymentMethod"] = where.payment_method.value
     if where.email_prefix is not None:
         query["emailLower"] = prefix_range(where.email_prefix)
-    window: Doc = {}
-    if where.created_from is not None:
-        window["$gte"] = where.created_from
-    if where.created_to is not None:
-        window["$lt"] = where.created_to
-    if window:
-        query["createdAt"] = window
+    created_between(query, where.created_from, where.created_to)
     return query
 
 

@@ -17,6 +17,17 @@ from store.database import Doc
 T = TypeVar("T")
 
 
+def created_between(query: dict[str, Any], since: datetime | None, until: datetime | None) -> None:
+    """Narrow `query` to `createdAt` in [since, until), the keyset's own field."""
+    window: dict[str, Any] = {}
+    if since is not None:
+        window["$gte"] = since
+    if until is not None:
+        window["$lt"] = until
+    if window:
+        query["createdAt"] = window
+
+
 def encode_cursor(created_at: datetime, row_id: str) -> str:
     millis = int(created_at.timestamp() * 1000)
     return base64.urlsafe_b64encode(f"{millis}:{row_id}".encode()).decode().rstrip("=")

@@ -1,8 +1,8 @@
 // The audit log for admins: filters (actor, action, enrollment, time range), newest first,
 // keyset-paged with Load more. The filters live in the address, so a filtered view can be linked.
-import { SessionExpired, chrome, graphql, messageOf, session } from "./live.js";
+import { SessionExpired, chrome, graphql, messageOf, session, sessionButtons } from "./live.js";
 import { AUDIT } from "./documents.js";
-import { actorText, enrollmentLink, signInButtons, when } from "./records.js";
+import { actorText, enrollmentLink, when } from "./records.js";
 
 const TEXT_FILTERS = ["actorId", "action", "enrollmentId"];
 const TIME_FILTERS = ["from", "to"];
@@ -112,7 +112,7 @@ function search() {
   return load(null);
 }
 
-signInButtons(auth, say);
+sessionButtons(auth, say);
 showSession(signedIn);
 form.addEventListener("submit", (event) => {
   event.preventDefault();

@@ -1,8 +1,8 @@
 // One enrollment for an admin: its details, its timeline (history with actors), and Revoke.
 // Kept live by adminEnrollmentEvents: an event for this enrollment makes the page re-read it.
-import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session } from "./live.js";
+import { SessionExpired, chrome, connectLive, graphql, indicator, messageOf, money, session, sessionButtons } from "./live.js";
 import { ENROLLMENT, ENROLLMENT_EVENTS, REVOKE } from "./documents.js";
-import { actorText, signInButtons, when } from "./records.js";
+import { actorText, when } from "./records.js";
 
 const id = new URLSearchParams(location.search).get("id");
 const auth = session("admin");
@@ -147,7 +147,7 @@ async function revoke(event) {
   }
 }
 
-signInButtons(auth, say);
+sessionButtons(auth, say);
 reason.addEventListener("input", () => (revokeButton.disabled = !reason.value.trim()));
 revokeForm.addEventListener("submit", revoke);
 showSession(signedIn);
