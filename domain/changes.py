@@ -17,7 +17,7 @@ from domain.actors import SYSTEM, Cause, SystemAction
 from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
 from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
-from domain.notifications import change_notice
+from domain.notifications import history_notices
 from domain.ports import (
     AuditLog,
     Clock,
@@ -87,9 +87,6 @@ async def record_change(
 ) -> None:
     change = EnrollmentChange(event, enrollment, previous_status, changes.clock.now())
     await changes.publisher.publish(change)
-    notice = change_notice(change)
-    if notice is not None:
-        await changes.jobs.enqueue_notice(enrollment, notice)
     await settle_effects(changes, enrollment)
 
 
@@ -98,7 +95,9 @@ async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
     if not settled:
         return
     if Effect.AUDIT in settled:
+        # Every change puts AUDIT here: its entry and the student's notice follow from its history.
         await changes.audit.materialise(enrollment)
+        await changes.jobs.enqueue_notices(enrollment, history_notices(enrollment))
     if Effect.COUPON in settled:
         await _settle_coupon(changes.coupons, enrollment)
     if Effect.JOBS in settled:

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.enrollment import Enrollment, EnrollmentStatus, PaymentMethod
-from domain.events import EnrollmentChange, EventType
+from domain.enrollment import ChangeRecord, Enrollment, EnrollmentStatus, PaymentMethod
 from domain.jobs import Job, JobKind, JobStatus
 from domain.money import format_money
 from domain.payment_events import PaymentEventType
@@ -58,8 +57,8 @@ class Notice:
     data: Data
 
 
-def _student(template: Template, enrollment: Enrollment, **data: str | int | None) -> Notice:
-    return Notice(JobKind.NOTIFY_STUDENT, template.value, str(enrollment.version), data)
+def _student(template: Template, key: str, **data: str | int | None) -> Notice:
+    return Notice(JobKind.NOTIFY_STUDENT, template.value, key, data)
 
 
 def _amounts(enrollment: Enrollment) -> dict[str, str | int | None]:
@@ -75,30 +74,43 @@ def approval_data(enrollment: Enrollment) -> dict[str, str | int | None]:
     return _amounts(enrollment)
 
 
-def change_notice(change: EnrollmentChange) -> Notice | None:
-    """The student's notice for an enrollment change, if it is one the student must hear of."""
-    enrollment, previous = change.enrollment, change.previous_status
-    if change.type is EventType.CREATED:
-        if enrollment.status is S.AWAITING_APPROVAL and enrollment.payment_method is PaymentMethod.EFT:
-            return _student(Template.ENROLLMENT_RECEIVED, enrollment, **_amounts(enrollment))
+# What the history calls money coming in (the gateway's, an admin's, the reconciliation's).
+_MONEY_IN = frozenset({PaymentEventType.SUCCEEDED.value, "recordPayment", "payment_reconciled"})
+
+
+def change_notice(change: ChangeRecord, enrollment: Enrollment) -> Notice | None:
+    """The student's notice for one change in the enrollment's history, if it is one the student
+    must hear of, keyed by the change's version.
+
+    Read from the history entry, not from the request that made the change: the settle that copies
+    the entry to the audit log (or the sweep, after a crash) enqueues the notice too, so a change
+    is never left untold. The data are the enrollment's as settled (the first enqueue wins).
+    """
+    key = str(change.version)
+    if change.previous_status is None:  # the enrollment's creation
+        if change.status is S.AWAITING_APPROVAL and enrollment.payment_method is PaymentMethod.EFT:
+            return _student(Template.ENROLLMENT_RECEIVED, key, **_amounts(enrollment))
         return None
-    if change.type is EventType.PAYMENT_RECORDED:
-        if enrollment.history and enrollment.history[-1].action == PaymentEventType.REFUNDED:
-            return None  # money went back: no "payment received" for it
-        return _student(Template.PAYMENT_RECEIVED, enrollment, **_amounts(enrollment))
-    if previous is enrollment.status:  # an access or discount change, not a transition
+    if change.status is change.previous_status:
+        # Money in (not a refund), or an access or discount change, which tell nothing here.
+        if change.action in _MONEY_IN:
+            return _student(Template.PAYMENT_RECEIVED, key, **_amounts(enrollment))
         return None
-    if enrollment.status is S.REJECTED:
-        return _student(Template.REJECTED, enrollment, reason=enrollment.rejection_reason)
-    if enrollment.status is S.PAYMENT_FAILED:
+    if change.status is S.REJECTED:
+        return _student(Template.REJECTED, key, reason=change.reason or enrollment.rejection_reason)
+    if change.status is S.PAYMENT_FAILED:
         return _student(
-            Template.PAYMENT_FAILED, enrollment, reason=enrollment.failure_reason, **_amounts(enrollment)
+            Template.PAYMENT_FAILED, key, reason=enrollment.failure_reason, **_amounts(enrollment)
         )
-    if enrollment.status is S.REVOKED:
-        # The reason the revoking change recorded: an admin's words, or `refunded` / `disputed`.
-        last = enrollment.history[-1] if enrollment.history else None
-        return _student(Template.REVOKED, enrollment, reason=None if last is None else last.reason)
+    if change.status is S.REVOKED:
+        # An admin's words, or `refunded` / `disputed`.
+        return _student(Template.REVOKED, key, reason=change.reason)
     return None
+
+
+def history_notices(enrollment: Enrollment) -> list[Notice]:
+    """Every notice the enrollment's history calls for (enqueued once each, by their ids)."""
+    return [n for change in enrollment.history if (n := change_notice(change, enrollment)) is not None]
 
 
 def access_notices(job: Job) -> list[Notice]:

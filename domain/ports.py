@@ -214,6 +214,9 @@ class JobQueue(Protocol):
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """A notification job, written once per (enrollment, template, key)."""
 
+    async def enqueue_notices(self, enrollment: Enrollment, notices: Sequence[Notice]) -> None:
+        """`enqueue_notice` for each, in one round trip; those already written are left as they are."""
+
     async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
         """The enrollment's one job of `kind` (approval's jobs); None when none was written."""
 

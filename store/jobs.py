@@ -10,7 +10,7 @@ reading it back.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,6 +70,10 @@ def _mirrors_access(kind: JobKind) -> bool:
     return kind in ACCESS_KINDS
 
 
+def _notice_job(enrollment: Enrollment, notice: Notice, now: datetime) -> Doc:
+    return new_job(enrollment, notice.kind, now) | {"template": notice.template, "data": dict(notice.data)}
+
+
 class MongoJobQueue:
     def __init__(self, collections: Collections, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._jobs = collections.jobs
@@ -102,14 +106,27 @@ class MongoJobQueue:
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """Once per (enrollment, template, key): a second call for the same event writes nothing."""
-        doc = new_job(enrollment, notice.kind, datetime.now(UTC)) | {
-            "template": notice.template,
-            "data": dict(notice.data),
-        }
+        doc = _notice_job(enrollment, notice, datetime.now(UTC))
         await self._jobs.update_one(
             {"_id": notice_id(enrollment.id, notice)}, {"$setOnInsert": doc}, upsert=True
         )
         self._notify()
+
+    async def enqueue_notices(self, enrollment: Enrollment, notices: Sequence[Notice]) -> None:
+        if not notices:
+            return
+        now = datetime.now(UTC)
+        writes = [
+            UpdateOne(
+                {"_id": notice_id(enrollment.id, notice)},
+                {"$setOnInsert": _notice_job(enrollment, notice, now)},
+                upsert=True,
+            )
+            for notice in notices
+        ]
+        result = await self._jobs.bulk_write(writes, ordered=False)
+        if result.upserted_count:
+            self._notify()
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT

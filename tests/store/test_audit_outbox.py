@@ -130,3 +130,26 @@ async def test_course_coupon_and_job_changes_cut_off_before_their_entries_get_th
     ):
         doc = await collection.find_one({"_id": doc_id})
         assert doc is not None and doc["auditOutbox"] == []
+
+
+async def test_a_change_cut_off_before_its_notice_still_tells_the_student_once(store: StoreEnv) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    services = dataclasses.replace(store.services, clock=clock)
+    created = await services.enrollments.insert(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, unique("u"), "c1")
+    )
+    assert created is not None
+    # The rejecting write alone, as if the process died before telling anyone.
+    cause = Cause(Actor(ActorKind.ADMIN, "admin-1"), "rejectEnrollment", "no seats")
+    extras = TransitionExtras(rejection_reason="no seats", cause=cause)
+    rejected = await services.enrollments.apply_transition(created.id, Action.REJECT, extras, now=clock.now())
+    assert rejected is not None
+    jobs = store.collections.jobs
+    told = {"enrollmentId": created.id, "template": "rejected"}
+    assert await jobs.count_documents(told) == 0
+
+    clock.advance(PENDING_GRACE.total_seconds() + 1)
+    await asyncio.gather(*(resume_pending(services.changes) for _ in range(3)))
+    [notice] = [doc async for doc in jobs.find(told)]
+    assert (notice["kind"], notice["data"]["reason"]) == ("NOTIFY_STUDENT", "no seats")
+    assert notice["_id"].endswith(f":rejected:{rejected.version}")
