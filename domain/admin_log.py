@@ -23,9 +23,9 @@ class AdminLog:
     clock: Clock
     admin: Viewer
 
-    def entry(self, action: str, target_id: str, detail: str | None) -> AuditEntry:
+    def entry(self, action: str, target_id: str | None, detail: str | None) -> AuditEntry:
         # Written once, inside the change's conditional write: any unique id will do.
-        entry_id = f"{action}:{target_id}:{uuid.uuid4().hex}"
+        entry_id = f"{action}:{target_id or '-'}:{uuid.uuid4().hex}"
         return AuditEntry(entry_id, self.clock.now(), Actor.of(self.admin), action, None, target_id, detail)
 
     async def settle(self, source: AuditSource, doc_id: str) -> None:
@@ -33,5 +33,5 @@ class AdminLog:
 
     async def append(self, action: str, target_id: str | None, detail: str | None) -> bool:
         """For what changes nothing (an export): the entry alone."""
-        entry = self.entry(action, target_id or "", detail)
+        entry = self.entry(action, target_id, detail)
         return await self.audit.append(entry)

@@ -22,6 +22,7 @@ from domain.enrollment import (
 )
 from domain.events import EnrollmentChange, EventType
 from domain.money import Money
+from realtime.course_notice import noticed_course
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,10 @@ def _decode_shared(payload: bytes) -> Envelope:
 
 
 def decode_change(payload: bytes) -> EnrollmentChange | None:
-    """The change a payload from the hub carries; None (logged) when it does not decode."""
+    """The change a payload from the hub carries; None for a course notice (it carries none), and
+    None (logged) when it does not decode."""
+    if noticed_course(payload) is not None:
+        return None
     try:
         return _decode_shared(payload).change
     except (ValueError, KeyError, TypeError, IndexError):

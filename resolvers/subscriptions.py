@@ -54,10 +54,7 @@ from resolvers.types import CourseCard
 
 
 def _written_at(item: bytes | Gap) -> float | None:
-    # A course notice carries no change (and no time): only enrollment changes are timed.
-    if isinstance(item, Gap) or noticed_course(item) is not None:
-        return None
-    change = decode_change(item)
+    change = None if isinstance(item, Gap) else decode_change(item)
     return None if change is None else change.at.timestamp()
 
 

@@ -41,7 +41,7 @@ from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
 from store.transitions import literal
 
-__all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue", "job_id"]
+__all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue"]
 
 JOB_INDEXES = [
     IndexModel([("status", ASCENDING), ("nextRunAt", ASCENDING)], name="claimable"),
