@@ -29,10 +29,8 @@ def access_filter(enrollment_id: str, kind: JobKind, job_revision: int) -> dict[
     return {
         "_id": enrollment_id,
         "status": status.value,
-        "$or": [
-            {f"access.{revision}": {"$lt": job_revision}},
-            {f"access.{revision}": {"$exists": False}},
-        ],
+        # Absent or older; one field's condition rather than `$or`, so the `_id` lookup serves it.
+        f"access.{revision}": {"$not": {"$gte": job_revision}},
     }
 
 

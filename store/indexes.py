@@ -41,6 +41,11 @@ ENROLLMENT_INDEXES = [
         unique=True,
         partialFilterExpression={"paymentReferences": {"$exists": True}},
     ),
+    # The current reference, which a callback names almost always (store/payments.py): a scalar,
+    # which every store serves from its index (SecantusDB does not use the multikey partial index
+    # above for an equality). Not unique: the current reference is always in `paymentReferences`,
+    # whose index already makes each reference one enrollment's.
+    IndexModel([("paymentReference", ASCENDING)], name="by_current_reference"),
     IndexModel([("couponState", ASCENDING), ("holdExpiresAt", ASCENDING)], name="by_hold_expiry"),
     IndexModel([("pending", ASCENDING)], name="by_pending"),
 ]

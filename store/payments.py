@@ -37,10 +37,16 @@ from domain.payment_events import (
 from domain.ports import TransitionExtras
 from store.database import Collections, Doc
 from store.enrollment_docs import SUMMARY, enrollment_from
-from store.transitions import Stage, bump, lapse_filter, literal, noted, transition_fields
+from store.transitions import Stage, bump, hold_not_overdue, lapse_filter, literal, noted, transition_fields
 
 MAX_DELIVERIES = 500
 MAX_EVENT_IDS = 1000
+
+# The reference a callback names is almost always the enrollment's current one: a scalar field
+# under a unique index, which every store answers from that index. Only on a miss are the
+# older references (a payment retried with a new one) searched, in the array of all of them.
+CURRENT = "paymentReference"
+ANY = "paymentReferences"
 
 _DECISION = "_webhookEffect"  # a scratch field between the pipeline's stages
 _IGNORED = "ignored:"
@@ -156,13 +162,13 @@ def record_update(event: PaymentEvent) -> list[Stage]:
     ]
 
 
-def record_filter(event: PaymentEvent, now: datetime) -> Doc:
+def record_filter(event: PaymentEvent, now: datetime, field: str = CURRENT) -> Doc:
     return {
-        "paymentReferences": event.reference,
+        field: event.reference,
         "webhookEventIds": {"$ne": event.id},
         f"webhookEventIds.{MAX_EVENT_IDS - 1}": {"$exists": False},
         # A discount whose hold has run out must be taken away before any payment counts.
-        "$nor": [lapse_filter(now)],
+        **hold_not_overdue(now),
     }
 
 
@@ -180,8 +186,15 @@ class MongoPaymentLedger:
         self._enrollments = collections.enrollments
 
     async def record_event(self, event: PaymentEvent, now: datetime) -> EventWrite:
+        written = await self._record_by(CURRENT, event, now)
+        if written is None:
+            written = await self._record_by(ANY, event, now)
+        return written or EventMissed(Miss.UNKNOWN_REFERENCE, None)
+
+    async def _record_by(self, field: str, event: PaymentEvent, now: datetime) -> EventWrite | None:
+        """The event's write through one reference field; None when no enrollment has it there."""
         doc = await self._enrollments.find_one_and_update(
-            record_filter(event, now),
+            record_filter(event, now, field),
             record_update(event),
             projection={"webhookEventIds": 0, "deliveries": {"$slice": -1}},
             return_document=ReturnDocument.AFTER,
@@ -189,19 +202,19 @@ class MongoPaymentLedger:
         if doc is not None:
             return _applied(doc, event)
         duplicate = await self._enrollments.find_one_and_update(
-            {"paymentReferences": event.reference, "webhookEventIds": event.id},
+            {field: event.reference, "webhookEventIds": event.id},
             [{"$set": _log(_delivery(event, literal(Miss.DUPLICATE.value)))}],
             projection={"_id": 1},
         )
         if duplicate is not None:
             return EventMissed(Miss.DUPLICATE, duplicate["_id"])
-        return await self._why_not(event.reference, now)
+        return await self._why_not(field, event.reference, now)
 
-    async def _why_not(self, reference: str, now: datetime) -> EventMissed:
+    async def _why_not(self, field: str, reference: str, now: datetime) -> EventMissed | None:
         # Only reads: the decision was the writes'; this says which precondition refused.
-        found = await self._enrollments.find_one({"paymentReferences": reference}, {"_id": 1})
+        found = await self._enrollments.find_one({field: reference}, {"_id": 1})
         if found is None:
-            return EventMissed(Miss.UNKNOWN_REFERENCE, None)
+            return None
         enrollment_id: str = found["_id"]
         if await self._enrollments.find_one({"_id": enrollment_id, **lapse_filter(now)}, {"_id": 1}):
             return EventMissed(Miss.HOLD_OVERDUE, enrollment_id)
@@ -211,5 +224,7 @@ class MongoPaymentLedger:
         return EventMissed(Miss.CONTENDED, enrollment_id)
 
     async def by_reference(self, reference: str) -> Enrollment | None:
-        doc = await self._enrollments.find_one({"paymentReferences": reference}, SUMMARY)
+        doc = await self._enrollments.find_one({CURRENT: reference}, SUMMARY)
+        if doc is None:
+            doc = await self._enrollments.find_one({ANY: reference}, SUMMARY)
         return None if doc is None else enrollment_from(doc)

@@ -13,10 +13,12 @@ from pymongo import IndexModel
 
 from domain.enrollment import EnrollmentStatus, PaymentMethod
 from domain.enrollment_filter import EnrollmentFilter
+from domain.payment_events import PaymentEvent
 from store.dashboard import NEWEST_FIRST, window
 from store.enrollment_query import Plan, filter_query, index_for
 from store.indexes import ENROLLMENT_INDEXES
 from store.pages import encode_cursor, past_cursor
+from store.payments import ANY, record_filter
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS: dict[str, object] = {
@@ -91,3 +93,14 @@ def test_the_dashboard_reads_are_served_too() -> None:
     )
     status = filter_query(EnrollmentFilter(status=EnrollmentStatus.AWAITING_APPROVAL))
     assert index_for(status, ENROLLMENT_INDEXES) == Plan("by_status", sorts_in_memory=False)
+
+
+def test_a_callback_finds_its_enrollment_through_a_scalar_index_and_older_references_through_the_array() -> (
+    None
+):
+    event = PaymentEvent("evt_1", "payment.succeeded", "pay_1", 100, "ZAR")
+    current = index_for(record_filter(event, AT), ENROLLMENT_INDEXES, sort=())
+    # Not partial and not multikey: any store answers an equality on it from the index.
+    assert current == Plan("by_current_reference", sorts_in_memory=False)
+    older = index_for(record_filter(event, AT, ANY), ENROLLMENT_INDEXES, sort=())
+    assert older == Plan("by_payment_reference", sorts_in_memory=False)

@@ -27,7 +27,7 @@ from pymongo import AsyncMongoClient
 
 from domain import admin_actions, catalogue, student_actions
 from domain.changes import lapse_due_holds, record_change
-from domain.enrollment import ACTIVE_STATUSES, Action, HoldState, PaymentMethod
+from domain.enrollment import ACTIVE_STATUSES, HOLD_LAPSES_IN, Action, HoldState, PaymentMethod
 from domain.errors import DomainError, ErrorCode
 from domain.events import EventType
 from domain.ports import TransitionExtras
@@ -218,6 +218,12 @@ def machine_for(shared: Shared) -> type[RuleBasedStateMachine]:
             held = {d["_id"] for d in docs if d["couponState"] == HoldState.HELD.value}
             assert {h["enrollmentId"] for h in coupon["holds"]} == held
             assert all(not d["pending"] for d in docs), "follow-up work left in an outbox"
+            # The payment and settle writes test "no overdue hold" on holdExpiresAt alone
+            # (store/transitions.py `hold_not_overdue`): an expiry is only ever kept on a live hold.
+            for d in docs:
+                if d["holdExpiresAt"] is not None:
+                    assert d["couponState"] == HoldState.HELD.value, d
+                    assert d["status"] in {s.value for s in HOLD_LAPSES_IN}, d
 
             for d in docs:
                 seen = (d["status"], d["amountDue"], d["couponState"], d["paymentReference"])
