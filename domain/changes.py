@@ -10,13 +10,16 @@ when done, so a crash in between is repaired by `resume_pending` on the next swe
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cached_property
 
 from domain.actors import SYSTEM, Cause, SystemAction
 from domain.enrollment import Action, Effect, Enrollment, EnrollmentStatus, HoldState
 from domain.errors import DomainError, ErrorCode
 from domain.events import EnrollmentChange, EventType
+from domain.group_commit import GroupCommit
 from domain.notifications import history_notices
 from domain.ports import (
     AuditLog,
@@ -48,6 +51,14 @@ class Changes:
     publisher: EventPublisher
     clock: Clock
     audit: AuditLog
+
+    @cached_property
+    def _settling(self) -> GroupCommit[Enrollment]:
+        return GroupCommit(lambda batch: settle_effects(self, batch))
+
+    async def settle(self, enrollment: Enrollment) -> None:
+        """Settle the enrollment's outbox, together with those of the changes made meanwhile."""
+        await self._settling.submit(enrollment)
 
 
 _REFUSALS: dict[Action, str] = {
@@ -87,26 +98,28 @@ async def record_change(
 ) -> None:
     change = EnrollmentChange(event, enrollment, previous_status, changes.clock.now())
     await changes.publisher.publish(change)
-    await settle_effects(changes, enrollment)
+    await changes.settle(enrollment)
 
 
-async def settle_effects(changes: Changes, enrollment: Enrollment) -> None:
-    settled = enrollment.pending
+async def settle_effects(changes: Changes, enrollments: Sequence[Enrollment]) -> None:
+    """Do the follow-up work the enrollments' outboxes hold, a round trip per kind for all of them."""
+    settled = [enrollment for enrollment in enrollments if enrollment.pending]
     if not settled:
         return
-    if Effect.AUDIT in settled:
-        # Every change puts AUDIT here: its entry and the student's notice follow from its history.
-        await changes.audit.materialise(enrollment)
-        await changes.jobs.enqueue_notices(enrollment, history_notices(enrollment))
-    if Effect.COUPON in settled:
-        await _settle_coupon(changes.coupons, enrollment)
-    if Effect.JOBS in settled:
-        await changes.jobs.enqueue_for_approval(enrollment)
-    if Effect.REVOKE in settled:
-        await changes.jobs.enqueue_revocation(enrollment)
+    # Every change puts AUDIT in its outbox: its entry and the student's notice follow from its history.
+    audited = [enrollment for enrollment in settled if Effect.AUDIT in enrollment.pending]
+    await changes.audit.materialise(audited)
+    for enrollment in settled:
+        if Effect.COUPON in enrollment.pending:
+            await _settle_coupon(changes.coupons, enrollment)
+    await changes.jobs.enqueue_effects(
+        approved=[enrollment for enrollment in settled if Effect.JOBS in enrollment.pending],
+        revoked=[enrollment for enrollment in settled if Effect.REVOKE in enrollment.pending],
+        notices=[(enrollment, notice) for enrollment in audited for notice in history_notices(enrollment)],
+    )
     # One write clears them all: each follow-up is idempotent, so a crash before it only means
     # the sweep does them again.
-    await changes.enrollments.clear_pending(enrollment.id, settled, enrollment.version)
+    await changes.enrollments.clear_pending(settled)
 
 
 async def _settle_coupon(coupons: CouponStore, enrollment: Enrollment) -> None:
@@ -145,7 +158,7 @@ async def resume_pending(changes: Changes, limit: int = 100) -> int:
             "resuming follow-up work",
             extra={"enrollment_id": enrollment.id, "pending": sorted(enrollment.pending)},
         )
-        await settle_effects(changes, enrollment)
+    await settle_effects(changes, stuck)
     # Courses, coupons and jobs carry their audit entries in an outbox of their own.
     settled = await changes.audit.settle_stale(changes.clock.now() - PENDING_GRACE, limit)
     if settled:

@@ -131,9 +131,10 @@ class EnrollmentStore(Protocol):
     async def with_pending_effects(self, older_than: datetime, limit: int) -> list[Enrollment]:
         """Enrollments with follow-up work still recorded, last written before `older_than`."""
 
-    async def clear_pending(self, enrollment_id: str, effects: frozenset[Effect], version: int) -> None:
-        """Take `effects` out of the outbox in one write; the audit entry only while the enrollment
-        is still at `version` (a later change put its own there, for its writer or the sweep)."""
+    async def clear_pending(self, settled: Sequence[Enrollment]) -> None:
+        """Take each enrollment's `pending` effects out of its outbox, all in one round trip; the
+        audit entry only while it is still at the version read (a later change put its own there,
+        for its writer or the sweep)."""
 
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str
@@ -158,8 +159,9 @@ class PaymentLedger(Protocol):
 class AuditLog(Protocol):
     """Append-only: entries are inserted, never updated or deleted."""
 
-    async def materialise(self, enrollment: Enrollment) -> None:
-        """Insert the entries of the enrollment's history that the log lacks (idempotent)."""
+    async def materialise(self, enrollments: Sequence[Enrollment]) -> None:
+        """Insert the entries of the enrollments' histories that the log lacks, in one round trip
+        (idempotent)."""
 
     async def append(self, entry: AuditEntry) -> bool:
         """Insert an entry for an action that changes nothing (an export); False when already there."""
@@ -183,11 +185,14 @@ class EventPublisher(Protocol):
 
 
 class JobQueue(Protocol):
-    async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
-        """Idempotent: the jobs' ids derive from the enrollment."""
-
-    async def enqueue_revocation(self, enrollment: Enrollment) -> None:
-        """The REVOKE_ACCESS job; idempotent like `enqueue_for_approval`."""
+    async def enqueue_effects(
+        self,
+        approved: Sequence[Enrollment],
+        revoked: Sequence[Enrollment],
+        notices: Sequence[tuple[Enrollment, Notice]],
+    ) -> None:
+        """In one round trip: approval's jobs, the REVOKE_ACCESS job and notification jobs. Each job's
+        id derives from its enrollment (and notice), so a job already written is left as it is."""
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         """Idempotent: one RECONCILE_PAYMENT job per payment reference."""
@@ -213,9 +218,6 @@ class JobQueue(Protocol):
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """A notification job, written once per (enrollment, template, key)."""
-
-    async def enqueue_notices(self, enrollment: Enrollment, notices: Sequence[Notice]) -> None:
-        """`enqueue_notice` for each, in one round trip; those already written are left as they are."""
 
     async def job_of(self, enrollment_id: str, kind: JobKind) -> Job | None:
         """The enrollment's one job of `kind` (approval's jobs); None when none was written."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from domain.changes import Changes
 from domain.checkouts import CheckoutDesk
@@ -62,6 +63,7 @@ class Services:
     dashboard: DashboardReader
     observer: Observer = field(default_factory=Unobserved)
 
-    @property
+    @cached_property
     def changes(self) -> Changes:
+        # One per process: its settling groups the follow-up writes of concurrent changes.
         return Changes(self.enrollments, self.coupons, self.jobs, self.publisher, self.clock, self.audit)

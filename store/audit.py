@@ -4,6 +4,7 @@ which `tests/store/test_audit_append_only.py` checks over the code that names th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -97,8 +98,14 @@ class MongoAuditLog:
             if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
 
-    async def materialise(self, enrollment: Enrollment) -> None:
-        await self._insert_all([_document(entry_of(enrollment, change)) for change in enrollment.history])
+    async def materialise(self, enrollments: Sequence[Enrollment]) -> None:
+        await self._insert_all(
+            [
+                _document(entry_of(enrollment, change))
+                for enrollment in enrollments
+                for change in enrollment.history
+            ]
+        )
 
     async def append(self, entry: AuditEntry) -> bool:
         return await self._insert(entry)

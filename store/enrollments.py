@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from domain.actors import Cause
@@ -107,13 +107,19 @@ class MongoEnrollmentStore:
         return None if doc is None else enrollment_from(doc)
 
     async def set_access(self, job: Job, status: AccessStatus, cause: Cause) -> Enrollment | None:
-        """None when the enrollment already shows this job state or a newer one."""
-        doc = await self._enrollments.find_one_and_update(
-            access_filter(job.enrollment_id, job.kind, job.revision),
-            access_update(job, status, cause),
-            projection=SUMMARY,
-            return_document=ReturnDocument.AFTER,
+        """None when the enrollment already shows this job state or a newer one.
+
+        A conditional update and then a read by `_id`, not one `findAndModify`: the embedded
+        test store scans the whole collection for every `findAndModify` (docs/research), and this
+        runs several times per approval, off the request path. The read may already show a later
+        change; that change publishes and settles itself too, and both are idempotent.
+        """
+        written = await self._enrollments.update_one(
+            access_filter(job.enrollment_id, job.kind, job.revision), access_update(job, status, cause)
         )
+        if not written.modified_count:
+            return None
+        doc = await self._enrollments.find_one({"_id": job.enrollment_id}, SUMMARY)
         return None if doc is None else enrollment_from(doc)
 
     async def due_lapses(self, now: datetime, limit: int) -> list[str]:
@@ -128,13 +134,10 @@ class MongoEnrollmentStore:
         ).limit(limit)
         return [enrollment_from(doc) async for doc in cursor]
 
-    async def clear_pending(self, enrollment_id: str, effects: frozenset[Effect], version: int) -> None:
-        done = sorted(effect.value for effect in effects)
-        kept_if_changed = [e for e in done if e != Effect.AUDIT.value]
-        cleared = {"$cond": [{"$eq": ["$version", version]}, literal(done), literal(kept_if_changed)]}
-        await self._enrollments.update_one(
-            {"_id": enrollment_id}, [{"$set": {"pending": {"$setDifference": ["$pending", cleared]}}}]
-        )
+    async def clear_pending(self, settled: Sequence[Enrollment]) -> None:
+        writes = [_cleared(enrollment) for enrollment in settled if enrollment.pending]
+        if writes:
+            await self._enrollments.bulk_write(writes, ordered=False)
 
     async def set_gateway_transaction(
         self, enrollment_id: str, reference: str, transaction_id: str
@@ -166,3 +169,12 @@ class MongoEnrollmentStore:
                 yield batch
         finally:
             await cursor.close()  # a download cut short leaves no cursor open on the server
+
+
+def _cleared(enrollment: Enrollment) -> UpdateOne:
+    done = sorted(effect.value for effect in enrollment.pending)
+    kept_if_changed = [e for e in done if e != Effect.AUDIT.value]
+    cleared = {"$cond": [{"$eq": ["$version", enrollment.version]}, literal(done), literal(kept_if_changed)]}
+    return UpdateOne(
+        {"_id": enrollment.id}, [{"$set": {"pending": {"$setDifference": ["$pending", cleared]}}}]
+    )

@@ -70,6 +70,18 @@ def _mirrors_access(kind: JobKind) -> bool:
     return kind in ACCESS_KINDS
 
 
+def _once(key: str, doc: Doc) -> UpdateOne:
+    # An upsert that only inserts: a job already written (a retry, a sweep) is left as it is.
+    return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+
+
+def _approval_jobs(enrollment: Enrollment, now: datetime) -> list[UpdateOne]:
+    return [
+        _once(job_id(enrollment.id, kind), new_job(enrollment, kind, now) | approval_notice(enrollment, kind))
+        for kind in APPROVAL_KINDS
+    ]
+
+
 def _notice_job(enrollment: Enrollment, notice: Notice, now: datetime) -> Doc:
     return new_job(enrollment, notice.kind, now) | {"template": notice.template, "data": dict(notice.data)}
 
@@ -85,24 +97,29 @@ class MongoJobQueue:
         """Called after jobs were written by this process, to wake idle local workers."""
         self._listeners.append(listener)
 
-    async def enqueue_for_approval(self, enrollment: Enrollment) -> None:
+    async def enqueue_effects(
+        self,
+        approved: Sequence[Enrollment],
+        revoked: Sequence[Enrollment],
+        notices: Sequence[tuple[Enrollment, Notice]],
+    ) -> None:
         now = datetime.now(UTC)
-        writes = [
-            UpdateOne(
-                {"_id": job_id(enrollment.id, kind)},
-                {"$setOnInsert": new_job(enrollment, kind, now) | approval_notice(enrollment, kind)},
-                upsert=True,
+        writes = [write for enrollment in approved for write in _approval_jobs(enrollment, now)]
+        writes += [
+            _once(
+                job_id(enrollment.id, JobKind.REVOKE_ACCESS), new_job(enrollment, JobKind.REVOKE_ACCESS, now)
             )
-            for kind in APPROVAL_KINDS
+            for enrollment in revoked
         ]
-        await self._jobs.bulk_write(writes, ordered=False)
-        self._notify()
-
-    async def enqueue_revocation(self, enrollment: Enrollment) -> None:
-        kind = JobKind.REVOKE_ACCESS
-        doc = new_job(enrollment, kind, datetime.now(UTC))
-        await self._jobs.update_one({"_id": job_id(enrollment.id, kind)}, {"$setOnInsert": doc}, upsert=True)
-        self._notify()
+        writes += [
+            _once(notice_id(enrollment.id, notice), _notice_job(enrollment, notice, now))
+            for enrollment, notice in notices
+        ]
+        if not writes:
+            return
+        result = await self._jobs.bulk_write(writes, ordered=False)
+        if result.upserted_count:
+            self._notify()
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """Once per (enrollment, template, key): a second call for the same event writes nothing."""
@@ -111,22 +128,6 @@ class MongoJobQueue:
             {"_id": notice_id(enrollment.id, notice)}, {"$setOnInsert": doc}, upsert=True
         )
         self._notify()
-
-    async def enqueue_notices(self, enrollment: Enrollment, notices: Sequence[Notice]) -> None:
-        if not notices:
-            return
-        now = datetime.now(UTC)
-        writes = [
-            UpdateOne(
-                {"_id": notice_id(enrollment.id, notice)},
-                {"$setOnInsert": _notice_job(enrollment, notice, now)},
-                upsert=True,
-            )
-            for notice in notices
-        ]
-        result = await self._jobs.bulk_write(writes, ordered=False)
-        if result.upserted_count:
-            self._notify()
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT

@@ -49,7 +49,7 @@ async def test_a_change_cut_off_before_its_entry_gets_it_from_the_sweep_once(sto
     expected = sorted([audit_id(created.id, created.version), audit_id(created.id, approved.version)])
     assert await _entries(store, created.id) == expected
     # Copying again, from any number of writers at once, inserts nothing more.
-    await asyncio.gather(*(services.audit.materialise(approved) for _ in range(10)))
+    await asyncio.gather(*(services.audit.materialise([approved]) for _ in range(10)))
     assert await _entries(store, created.id) == expected
     settled = await services.enrollments.get(created.id)
     assert settled is not None and Effect.AUDIT not in settled.pending
@@ -77,13 +77,15 @@ async def test_a_later_change_keeps_the_outbox_entry_for_its_own_copy(store: Sto
     )
     assert created is not None
     # The first writer copies from its snapshot after a second change landed: the outbox entry stays.
-    await services.audit.materialise(created)
+    await services.audit.materialise([created])
     extras = TransitionExtras(cause=ADMIN)
     approved = await services.enrollments.apply_transition(
         created.id, Action.APPROVE, extras, now=store.clock.now()
     )
     assert approved is not None
-    await services.enrollments.clear_pending(created.id, frozenset({Effect.AUDIT}), created.version)
+    await services.enrollments.clear_pending(
+        [dataclasses.replace(created, pending=frozenset({Effect.AUDIT}))]
+    )
     current = await services.enrollments.get(created.id)
     assert current is not None and Effect.AUDIT in current.pending
 
@@ -104,7 +106,7 @@ async def test_course_coupon_and_job_changes_cut_off_before_their_entries_get_th
         draft(services, EnrollmentStatus.APPROVED, unique("u"), "c1")
     )
     assert enrollment is not None
-    await services.jobs.enqueue_for_approval(enrollment)
+    await services.jobs.enqueue_effects([enrollment], [], [])
     job_id = job_id_of(enrollment.id, JobKind.NOTIFY_STUDENT)
     await store.collections.jobs.update_one({"_id": job_id}, {"$set": {"status": "DEAD"}})
     retried = await services.jobs.retry_dead(job_id, clock.now(), log.entry("retryJob", job_id, None))

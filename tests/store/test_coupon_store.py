@@ -82,8 +82,7 @@ async def test_settling_twice_changes_nothing_the_second_time(store: StoreEnv) -
     once = await coupon_doc(store, "SCARCE")
     assert (once["redeemed"], once["released"], once["holds"]) == (1, 1, [])
     # A crashed request's outbox replayed: both settlements are no-ops now.
-    await settle_effects(services.changes, approved)
-    await settle_effects(services.changes, rejected)
+    await settle_effects(services.changes, [approved, rejected])
     assert await coupon_doc(store, "SCARCE") == once
     assert not await services.coupons.redeem_hold("SCARCE", approved.id, "u1")
     assert not await services.coupons.release_hold("SCARCE", rejected.id, lapsed=False)

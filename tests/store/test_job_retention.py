@@ -29,7 +29,7 @@ def queue_of(store: StoreEnv) -> MongoJobQueue:
 
 async def test_success_sets_finished_at_and_dead_jobs_keep_none(store: StoreEnv) -> None:
     queue = queue_of(store)
-    await queue.enqueue_for_approval(enrollment(EnrollmentStatus.APPROVED))
+    await queue.enqueue_effects([enrollment(EnrollmentStatus.APPROVED)], [], [])
     now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after nextRunAt
     first, second = [await queue.claim_job("w", 30, now) for _ in range(2)]
     assert first is not None and second is not None
