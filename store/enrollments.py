@@ -27,6 +27,9 @@ from store.indexes import ONE_ACTIVE_INDEX
 from store.pages import keyset_page
 from store.transitions import lapse_filter, lapse_update, literal, transition_filter, transition_update
 
+# The by_user index's order: each course's highest version (its current enrollment) first.
+_LATEST = [("userId", 1), ("courseId", 1), ("version", -1)]
+
 
 class MongoEnrollmentStore:
     def __init__(self, collections: Collections) -> None:
@@ -69,11 +72,18 @@ class MongoEnrollmentStore:
         return None if doc is None else enrollment_from(doc)
 
     async def current_for(self, user_id: str, course_ids: Sequence[str]) -> dict[str, Enrollment]:
+        if len(course_ids) == 1:
+            # One course (an enroll, one card): the by_user index's first entry, without the
+            # aggregation's cursor machinery on either side.
+            [course_id] = course_ids
+            query = {"userId": user_id, "courseId": course_id}
+            doc = await self._enrollments.find_one(query, SUMMARY, sort=_LATEST)
+            return {} if doc is None else {course_id: enrollment_from(doc)}
         # Sorted as the by_user index is and grouped on its prefix, so MongoDB reads one entry per
         # course (a DISTINCT_SCAN), not the whole history an enroll -> cancel loop can grow.
         pipeline: list[Doc] = [
             {"$match": {"userId": user_id, "courseId": {"$in": list(course_ids)}}},
-            {"$sort": {"userId": 1, "courseId": 1, "version": -1}},
+            {"$sort": dict(_LATEST)},
             {"$group": {"_id": "$courseId", "doc": {"$first": "$$ROOT"}}},
             {"$replaceRoot": {"newRoot": "$doc"}},
             {"$project": SUMMARY},
