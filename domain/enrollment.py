@@ -169,6 +169,12 @@ class Enrollment:
     gateway_transaction_id: str | None = None  # the card gateway's id of the latest checkout
     failure_reason: str | None = None  # why the payment failed (gateway_unavailable, ...)
     history: tuple[ChangeRecord, ...] = ()  # every change, oldest first, each with its actor
+    audited_version: int = 0  # every change up to this version is in the audit log already
+
+    def unaudited(self) -> tuple[ChangeRecord, ...]:
+        """The changes whose audit entries (and notices) may still be missing: only these are
+        copied, so a long history is not inserted again, refused entry by entry, at every change."""
+        return tuple(change for change in self.history if change.version > self.audited_version)
 
     def _last_became(self, status: EnrollmentStatus) -> ChangeRecord | None:
         for change in reversed(self.history):

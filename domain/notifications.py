@@ -109,8 +109,9 @@ def change_notice(change: ChangeRecord, enrollment: Enrollment) -> Notice | None
 
 
 def history_notices(enrollment: Enrollment) -> list[Notice]:
-    """Every notice the enrollment's history calls for (enqueued once each, by their ids)."""
-    return [n for change in enrollment.history if (n := change_notice(change, enrollment)) is not None]
+    """Every notice the enrollment's unaudited changes call for (enqueued once each, by their ids;
+    the changes already audited had theirs enqueued by the same settle that audited them)."""
+    return [n for change in enrollment.unaudited() if (n := change_notice(change, enrollment)) is not None]
 
 
 def access_notices(job: Job) -> list[Notice]:

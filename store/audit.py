@@ -103,7 +103,7 @@ class MongoAuditLog:
             [
                 _document(entry_of(enrollment, change))
                 for enrollment in enrollments
-                for change in enrollment.history
+                for change in enrollment.unaudited()
             ]
         )
 

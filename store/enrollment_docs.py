@@ -118,6 +118,7 @@ def enrollment_from(doc: Doc) -> Enrollment:
         previous_status=None if previous is None else EnrollmentStatus(previous),
         gateway_transaction_id=doc.get("gatewayTransactionId"),
         failure_reason=doc.get("paymentFailureReason"),
+        audited_version=doc.get("auditedVersion", 0),
         history=tuple(change_from(c) for c in doc.get("history", ())),
     )
 

@@ -184,7 +184,11 @@ class MongoEnrollmentStore:
 def _cleared(enrollment: Enrollment) -> UpdateOne:
     done = sorted(effect.value for effect in enrollment.pending)
     kept_if_changed = [e for e in done if e != Effect.AUDIT.value]
-    cleared = {"$cond": [{"$eq": ["$version", enrollment.version]}, literal(done), literal(kept_if_changed)]}
-    return UpdateOne(
-        {"_id": enrollment.id}, [{"$set": {"pending": {"$setDifference": ["$pending", cleared]}}}]
-    )
+    unchanged = {"$eq": ["$version", enrollment.version]}
+    cleared = {"$cond": [unchanged, literal(done), literal(kept_if_changed)]}
+    fields: Doc = {"pending": {"$setDifference": ["$pending", cleared]}}
+    if Effect.AUDIT in enrollment.pending:
+        # Every change up to the version read is in the log now: later settles copy only newer ones.
+        audited = {"$ifNull": ["$auditedVersion", 0]}
+        fields["auditedVersion"] = {"$cond": [unchanged, {"$max": [audited, enrollment.version]}, audited]}
+    return UpdateOne({"_id": enrollment.id}, [{"$set": fields}])

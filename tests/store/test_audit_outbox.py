@@ -57,6 +57,31 @@ async def test_a_change_cut_off_before_its_entry_gets_it_from_the_sweep_once(sto
     assert entry is not None and entry["actor"] == {"kind": "ADMIN", "id": "admin-1"}
 
 
+async def test_a_settled_change_is_not_copied_again_by_the_next(store: StoreEnv) -> None:
+    services = store.services
+    new = dataclasses.replace(
+        draft(services, EnrollmentStatus.AWAITING_APPROVAL, unique("u"), "c1"),
+        pending=frozenset({Effect.AUDIT}),
+    )
+    created = await services.enrollments.insert(new)
+    assert created is not None and created.unaudited() == created.history
+    await services.changes.settle(created)
+    extras = TransitionExtras(cause=ADMIN)
+    approved = await services.enrollments.apply_transition(
+        created.id, Action.APPROVE, extras, now=store.clock.now()
+    )
+    assert approved is not None and approved.audited_version == created.version
+    # Only the approval is left to copy: the creation's entry (and notice) were settled with it.
+    assert [change.version for change in approved.unaudited()] == [approved.version]
+    await services.changes.settle(approved)
+    settled = await services.enrollments.get(created.id)
+    assert settled is not None and settled.audited_version == approved.version
+    assert settled.unaudited() == () and not settled.pending
+    assert await _entries(store, created.id) == sorted(
+        audit_id(created.id, v) for v in (created.version, approved.version)
+    )
+
+
 async def test_a_refused_transition_records_nothing(store: StoreEnv) -> None:
     services = store.services
     created = await services.enrollments.insert(draft(services, EnrollmentStatus.REJECTED, unique("u"), "c1"))
