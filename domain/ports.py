@@ -197,7 +197,7 @@ class JobQueue(Protocol):
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         """Idempotent: one RECONCILE_PAYMENT job per payment reference."""
 
-    def on_enqueue(self, listener: Callable[[], None]) -> None:
+    def on_enqueue(self, listener: Callable[[bool], None]) -> None:
         """Called after jobs were written by this process, to wake idle local workers."""
 
     async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:

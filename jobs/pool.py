@@ -92,11 +92,13 @@ class WorkerPool:
     async def stop(self) -> None:
         await self._tasks.stop()
 
-    def wake(self) -> None:
-        # A job written here may be due now (the workers take it) or later (a reconciliation:
-        # the scheduler sleeps until then).
+    def wake(self, later: bool = False) -> None:
+        # A job due now is the workers' to take; one due later (a reconciliation) changes when the
+        # scheduler must look again. Only then does it read the queue again: on every enqueue it
+        # would repeat its two reads for nothing.
         self._wake_workers()
-        self._reschedule.set()
+        if later:
+            self._reschedule.set()
 
     def _wake_workers(self) -> None:
         for wakeup in self._wakeups:

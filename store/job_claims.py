@@ -20,6 +20,11 @@ from store.database import Doc
 # Ready jobs one claim query reads; the pool's next claims try them by `_id` first.
 CLAIM_BATCH = 8
 
+# Jobs whose lease ran out (their worker died) are looked for at most this often by one queue,
+# not at every claim: such a job has waited a whole lease already, and the query otherwise costs
+# the store one more read for every job claimed.
+LEASE_CHECK_EVERY = timedelta(seconds=1)
+
 
 @overload
 def stored(moment: datetime) -> datetime: ...
@@ -33,15 +38,17 @@ def stored(moment: datetime | None) -> datetime | None:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime) -> list[Doc]:
+async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime, *, expired_leases: bool = True) -> list[Doc]:
     """Up to CLAIM_BATCH claimable jobs, those whose lease ran out first (they waited a lease)."""
     # Each read walks its own index in order, rather than one `$or`: sorted on one field, an
     # `$or` walks neither branch's index in order, so MongoDB would sort every due job.
+    reads = [({"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}}, "nextRunAt")]
+    if expired_leases:
+        reads.insert(
+            0, ({"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}}, "leaseExpiresAt")
+        )
     found: list[Doc] = []
-    for ready, order in (
-        ({"status": JobStatus.RUNNING.value, "leaseExpiresAt": {"$lte": now}}, "leaseExpiresAt"),
-        ({"status": JobStatus.PENDING.value, "nextRunAt": {"$lte": now}}, "nextRunAt"),
-    ):
+    for ready, order in reads:
         cursor = jobs.find(ready, {"errors": 0}).sort(order, ASCENDING)
         found += [doc async for doc in cursor.limit(CLAIM_BATCH - len(found))]
         if len(found) >= CLAIM_BATCH:

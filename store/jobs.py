@@ -34,7 +34,7 @@ from domain.notifications import Notice
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
-from store.job_claims import ready_jobs, stored, take
+from store.job_claims import LEASE_CHECK_EVERY, ready_jobs, stored, take
 from store.job_docs import approval_notice, job_from, new_job, notice_id
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
@@ -90,11 +90,13 @@ class MongoJobQueue:
     def __init__(self, collections: Collections, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._jobs = collections.jobs
         self._succeeded = SucceededCounts(collections.db[COUNTS_COLLECTION], retention)
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[bool], None]] = []
         self._candidates: deque[Doc] = deque()  # ready jobs read by the last claim, not yet tried
+        self._leases_checked_at: datetime | None = None
 
-    def on_enqueue(self, listener: Callable[[], None]) -> None:
-        """Called after jobs were written by this process, to wake idle local workers."""
+    def on_enqueue(self, listener: Callable[[bool], None]) -> None:
+        """Called after jobs were written by this process, to wake idle local workers; the argument
+        says whether a job is due later (the scheduler has to hear of it) rather than now."""
         self._listeners.append(listener)
 
     async def enqueue_effects(
@@ -136,11 +138,11 @@ class MongoJobQueue:
             {"_id": f"{job_id(enrollment.id, kind)}:{reference}"}, {"$setOnInsert": doc}, upsert=True
         )
         # Due later: the scheduler, not the idle workers, has to hear of it.
-        self._notify()
+        self._notify(later=True)
 
-    def _notify(self) -> None:
+    def _notify(self, *, later: bool = False) -> None:
         for listener in self._listeners:
-            listener()
+            listener(later)
 
     async def get(self, job_id: str) -> Job | None:
         doc = await self._jobs.find_one({"_id": job_id})
@@ -163,7 +165,12 @@ class MongoJobQueue:
                     return job_from(claimed)
             if fetched:
                 return None
-            self._candidates.extend(await ready_jobs(self._jobs, now))
+            since = None if self._leases_checked_at is None else now - self._leases_checked_at
+            # A clock set back (tests) counts as due too.
+            expired = since is None or not timedelta(0) <= since < LEASE_CHECK_EVERY
+            if expired:
+                self._leases_checked_at = now
+            self._candidates.extend(await ready_jobs(self._jobs, now, expired_leases=expired))
             fetched = True
 
     async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
