@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from pymongo import UpdateOne
+
 from domain.enrollment import Enrollment
-from domain.jobs import Job, JobKind, JobStatus, job_id
+from domain.jobs import APPROVAL_KINDS, Job, JobKind, JobStatus, job_id
 from domain.notifications import Notice, Template, approval_data
 from store.database import Doc
 
@@ -66,3 +69,32 @@ def approval_notice(enrollment: Enrollment, kind: JobKind) -> Doc:
     if kind is not JobKind.NOTIFY_STUDENT:
         return {}
     return {"template": Template.APPROVED.value, "data": approval_data(enrollment)}
+
+
+def once(key: str, doc: Doc) -> UpdateOne:
+    """An upsert that only inserts: a job already written (a retry, a sweep) is left as it is."""
+    return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+
+
+def notice_job(enrollment: Enrollment, notice: Notice, now: datetime) -> Doc:
+    return new_job(enrollment, notice.kind, now) | {"template": notice.template, "data": dict(notice.data)}
+
+
+def effect_jobs(
+    approved: Sequence[Enrollment],
+    revoked: Sequence[Enrollment],
+    notices: Sequence[tuple[Enrollment, Notice]],
+    now: datetime,
+) -> list[UpdateOne]:
+    """The upserts that enqueue what settled outboxes call for: approval's jobs, revocations, notices."""
+    writes = [
+        once(job_id(enrollment.id, kind), new_job(enrollment, kind, now) | approval_notice(enrollment, kind))
+        for enrollment in approved
+        for kind in APPROVAL_KINDS
+    ]
+    revoke = JobKind.REVOKE_ACCESS
+    writes += [
+        once(job_id(enrollment.id, revoke), new_job(enrollment, revoke, now)) for enrollment in revoked
+    ]
+    writes += [once(notice_id(e.id, notice), notice_job(e, notice, now)) for e, notice in notices]
+    return writes

@@ -15,13 +15,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from domain.audit import AuditEntry
 from domain.enrollment import Enrollment
 from domain.jobs import (
     ACCESS_KINDS,
-    APPROVAL_KINDS,
     Decision,
     Job,
     JobKind,
@@ -35,7 +34,7 @@ from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc
 from store.job_claims import LEASE_CHECK_EVERY, ready_jobs, stored, take
-from store.job_docs import approval_notice, job_from, new_job, notice_id
+from store.job_docs import effect_jobs, job_from, new_job, notice_id, notice_job, once
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
@@ -70,22 +69,6 @@ def _mirrors_access(kind: JobKind) -> bool:
     return kind in ACCESS_KINDS
 
 
-def _once(key: str, doc: Doc) -> UpdateOne:
-    # An upsert that only inserts: a job already written (a retry, a sweep) is left as it is.
-    return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
-
-
-def _approval_jobs(enrollment: Enrollment, now: datetime) -> list[UpdateOne]:
-    return [
-        _once(job_id(enrollment.id, kind), new_job(enrollment, kind, now) | approval_notice(enrollment, kind))
-        for kind in APPROVAL_KINDS
-    ]
-
-
-def _notice_job(enrollment: Enrollment, notice: Notice, now: datetime) -> Doc:
-    return new_job(enrollment, notice.kind, now) | {"template": notice.template, "data": dict(notice.data)}
-
-
 class MongoJobQueue:
     def __init__(self, collections: Collections, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._jobs = collections.jobs
@@ -105,18 +88,7 @@ class MongoJobQueue:
         revoked: Sequence[Enrollment],
         notices: Sequence[tuple[Enrollment, Notice]],
     ) -> None:
-        now = datetime.now(UTC)
-        writes = [write for enrollment in approved for write in _approval_jobs(enrollment, now)]
-        writes += [
-            _once(
-                job_id(enrollment.id, JobKind.REVOKE_ACCESS), new_job(enrollment, JobKind.REVOKE_ACCESS, now)
-            )
-            for enrollment in revoked
-        ]
-        writes += [
-            _once(notice_id(enrollment.id, notice), _notice_job(enrollment, notice, now))
-            for enrollment, notice in notices
-        ]
+        writes = effect_jobs(approved, revoked, notices, datetime.now(UTC))
         if not writes:
             return
         result = await self._jobs.bulk_write(writes, ordered=False)
@@ -125,9 +97,8 @@ class MongoJobQueue:
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """Once per (enrollment, template, key): a second call for the same event writes nothing."""
-        doc = _notice_job(enrollment, notice, datetime.now(UTC))
-        await self._jobs.update_one(
-            {"_id": notice_id(enrollment.id, notice)}, {"$setOnInsert": doc}, upsert=True
+        await self._jobs.bulk_write(
+            [once(notice_id(enrollment.id, notice), notice_job(enrollment, notice, datetime.now(UTC)))]
         )
         self._notify()
 

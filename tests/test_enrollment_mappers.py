@@ -61,6 +61,7 @@ SAMPLE = Enrollment(
     previous_status=EnrollmentStatus.PENDING_PAYMENT,
     gateway_transaction_id="paylink-1",
     failure_reason="gateway_unavailable",
+    audited_version=6,
     history=(
         ChangeRecord(AT, 6, EnrollmentStatus.PENDING_PAYMENT, None, Actor(ActorKind.STUDENT, "u1"), "enroll"),
         ChangeRecord(
@@ -79,11 +80,13 @@ SAMPLE = Enrollment(
 ENVELOPE_OMITS = {
     "deliveries": "the webhook log stays in the database; subscribers never show it",
     "pending": "the outbox is the writer's business, done before anyone is told",
+    "audited_version": "the audit outbox's bookkeeping, likewise",
 }
 GRAPHQL_HIDES = {
     "full_price": "the contract shows what is due and paid",
     "deliveries": "read in full by webhookDeliveries (admins), not from the list's summary",
     "pending": "the outbox is internal",
+    "audited_version": "the audit outbox's bookkeeping (the history and the audit log show the changes)",
     "previous_status": "events carry it (EnrollmentEvent.previousStatus)",
     "failure_reason": "not in the contract; the card offers Retry Payment whatever the reason",
 }
