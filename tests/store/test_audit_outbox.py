@@ -82,6 +82,37 @@ async def test_a_settled_change_is_not_copied_again_by_the_next(store: StoreEnv)
     )
 
 
+async def test_concurrent_changes_settled_together_each_get_their_follow_up_once(store: StoreEnv) -> None:
+    services = store.services
+    created = []
+    for _ in range(30):
+        new = draft(services, EnrollmentStatus.AWAITING_APPROVAL, unique("u"), "c1")
+        enrollment = await services.enrollments.insert(
+            dataclasses.replace(new, pending=frozenset({Effect.AUDIT}))
+        )
+        assert enrollment is not None
+        created.append(enrollment)
+    await asyncio.gather(*(services.changes.settle(e) for e in created))
+
+    async def approve(enrollment_id: str) -> None:
+        extras = TransitionExtras(cause=ADMIN)
+        approved = await services.enrollments.apply_transition(
+            enrollment_id, Action.APPROVE, extras, now=store.clock.now()
+        )
+        assert approved is not None
+        await services.changes.settle(approved)
+
+    # Thirty approvals at once: their follow-ups share batches (one insert, one jobs write, one
+    # clear each), and each enrollment still gets exactly its own.
+    await asyncio.gather(*(approve(e.id) for e in created))
+    for e in created:
+        settled = await services.enrollments.get(e.id)
+        assert settled is not None and not settled.pending and settled.audited_version == settled.version
+        assert await _entries(store, e.id) == sorted(audit_id(e.id, v) for v in (e.version, settled.version))
+        jobs = store.collections.jobs.find({"enrollmentId": e.id, "kind": JobKind.PROVISION_ACCESS.value})
+        assert len([job async for job in jobs]) == 1
+
+
 async def test_a_refused_transition_records_nothing(store: StoreEnv) -> None:
     services = store.services
     created = await services.enrollments.insert(draft(services, EnrollmentStatus.REJECTED, unique("u"), "c1"))
