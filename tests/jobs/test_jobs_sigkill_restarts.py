@@ -97,7 +97,10 @@ async def kill_at_random_moments(
 
 async def left_behind(db: Collections) -> dict[str, list[Any]]:
     """Jobs not yet SUCCEEDED, accesses not yet mirrored, outboxes not yet settled: all empty when done."""
-    jobs = db.jobs.find({"status": {"$ne": "SUCCEEDED"}}, {"status": 1, "attempts": 1, "leaseExpiresAt": 1})
+    # A job still marked accessDirty has not been mirrored yet (nor its access-ready notice
+    # enqueued): the sweep does that after MIRROR_GRACE, so it is not done either.
+    unfinished = {"$or": [{"status": {"$ne": "SUCCEEDED"}}, {"accessDirty": True}]}
+    jobs = db.jobs.find(unfinished, {"status": 1, "attempts": 1, "leaseExpiresAt": 1, "accessDirty": 1})
     unsettled = {"$or": [{"access.status": {"$ne": "PROVISIONED"}}, {"pending": {"$ne": []}}]}
     enrollments = db.enrollments.find(unsettled, {"status": 1, "access": 1, "pending": 1, "updatedAt": 1})
     stuck = [doc async for doc in enrollments]
