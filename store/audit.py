@@ -8,16 +8,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from domain.actors import Actor, ActorKind
 from domain.audit import AuditEntry, AuditFilter, AuditSource, entry_of
 from domain.enrollment import Enrollment
 from domain.ports import Page
-from store.database import Collections, Doc
+from store.database import Collections, Doc, insert_new
 from store.pages import created_between, keyset_page
 
-DUPLICATE_KEY = 11000
 # A course's, coupon's or job's entries waiting to be copied, written with the change itself.
 OUTBOX = "auditOutbox"
 
@@ -86,25 +85,14 @@ class MongoAuditLog:
             return False
         return True
 
-    async def _insert_all(self, docs: list[Doc]) -> None:
-        if not docs:
-            return
-        # Unordered: every entry is tried, those already there are refused by their ids. One
-        # round trip, and a copy cut short by a crash is finished by the next.
-        try:
-            await self._audit.insert_many(docs, ordered=False)
-        except BulkWriteError as failed:
-            errors = failed.details.get("writeErrors", [])
-            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-
     async def materialise(self, enrollments: Sequence[Enrollment]) -> None:
-        await self._insert_all(
+        await insert_new(
+            self._audit,
             [
                 _document(entry_of(enrollment, change))
                 for enrollment in enrollments
                 for change in enrollment.unaudited()
-            ]
+            ],
         )
 
     async def append(self, entry: AuditEntry) -> bool:
@@ -116,7 +104,7 @@ class MongoAuditLog:
         waiting: list[Doc] = [] if doc is None else doc.get(OUTBOX, [])
         if not waiting:
             return
-        await self._insert_all(waiting)
+        await insert_new(self._audit, waiting)
         # Only what was copied: an entry a later change put there meanwhile waits for its writer.
         copied = [entry["_id"] for entry in waiting]
         await collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"_id": {"$in": copied}}}})

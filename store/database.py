@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, overload
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 Doc = dict[str, Any]
+
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -39,3 +44,34 @@ def new_id() -> str:
     shape of an ObjectId. Not ObjectIds themselves, whose time and counter let a student who sees
     her own ids count and time everyone else's (FORBIDDEN for another's, not-found for none)."""
     return secrets.token_hex(12)
+
+
+@overload
+def stored(moment: datetime) -> datetime: ...
+@overload
+def stored(moment: None) -> None: ...
+def stored(moment: datetime | None) -> datetime | None:
+    """`moment` as MongoDB keeps it (milliseconds), so a document known without reading it back
+    carries exactly the times a read would return."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc]) -> int:
+    """Inserts `docs`, each unless its `_id` is already there; how many were new.
+
+    Unordered, one round trip: every document is tried, and one already written (a retry, a
+    sweep, a copy cut short by a crash) is refused by its id and changes nothing. Cheaper than
+    an upsert per document, which first has to look for it."""
+    if not docs:
+        return 0
+    try:
+        result = await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as failed:
+        errors = failed.details.get("writeErrors", [])
+        if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        inserted: int = failed.details.get("nInserted", 0)
+        return inserted
+    return len(result.inserted_ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from domain.actors import Actor, ActorKind
 from domain.enrollment import (
     Access,
@@ -17,7 +19,7 @@ from domain.enrollment import (
 )
 from domain.money import Money
 from domain.ports import NewEnrollment
-from store.database import Doc
+from store.database import Doc, stored
 
 # Only what a course card or the admin list needs; the delivery log can be long.
 SUMMARY = {"deliveries": 0, "webhookEventIds": 0}
@@ -31,7 +33,12 @@ NO_ACCESS: Doc = {
 
 
 def draft_document(draft: NewEnrollment) -> Doc:
+    """The document as stored (times in milliseconds): the insert's result without reading it back.
+
+    Created, last updated and the first history entry are one instant, the creating change's.
+    """
     approved = draft.status is EnrollmentStatus.APPROVED
+    at = stored(draft.at)
     doc: Doc = {
         "_id": draft.id,
         "userId": draft.user_id,
@@ -49,7 +56,7 @@ def draft_document(draft: NewEnrollment) -> Doc:
         "couponCode": draft.coupon_code,
         "couponState": _initial_hold(draft, approved),
         "couponDiscount": draft.coupon_discount,
-        "holdExpiresAt": draft.hold_expires_at,
+        "holdExpiresAt": stored(draft.hold_expires_at),
         "paymentReference": draft.payment_reference,
         "rejectionReason": None,
         "approvedBy": None,
@@ -58,16 +65,18 @@ def draft_document(draft: NewEnrollment) -> Doc:
         "webhookEventIds": [],
         "deliveries": [],
         "pending": sorted(effect.value for effect in draft.pending),
-        "history": [change_document(_created(draft))],
+        "history": [change_document(_created(draft, at))],
+        "createdAt": at,
+        "updatedAt": at,
     }
     if draft.payment_reference is not None:
         doc["paymentReferences"] = [draft.payment_reference]
     return doc
 
 
-def _created(draft: NewEnrollment) -> ChangeRecord:
+def _created(draft: NewEnrollment, at: datetime) -> ChangeRecord:
     cause = draft.cause
-    return ChangeRecord(draft.at, draft.version, draft.status, None, cause.actor, cause.action, cause.reason)
+    return ChangeRecord(at, draft.version, draft.status, None, cause.actor, cause.action, cause.reason)
 
 
 def _initial_hold(draft: NewEnrollment, approved: bool) -> str | None:

@@ -42,19 +42,14 @@ class MongoEnrollmentStore:
         """None when the user already has an active enrollment in the course."""
         doc = draft_document(draft)
         try:
-            # An upsert that only inserts, so createdAt/updatedAt come from the server's clock.
-            created = await self._enrollments.find_one_and_update(
-                {"_id": draft.id},
-                {"$setOnInsert": doc, "$currentDate": {"createdAt": True, "updatedAt": True}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+            # A plain insert: the document is known as written, times included, so nothing is
+            # read back (an upsert returning it cost a findAndModify per enroll).
+            await self._enrollments.insert_one(doc)
         except DuplicateKeyError as exc:
             if ONE_ACTIVE_INDEX in str(exc) or "userId" in str(exc.details or ""):
                 return None
             raise
-        assert created is not None
-        return enrollment_from(created)
+        return enrollment_from(doc)
 
     async def get(self, enrollment_id: str) -> Enrollment | None:
         doc = await self._enrollments.find_one({"_id": enrollment_id})

@@ -10,7 +10,7 @@ from domain.enrollment import ACTIVE_STATUSES
 from store.audit import OUTBOX
 from store.database import Collections
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, ensure_retention
-from store.jobs import JOB_INDEXES
+from store.jobs import JOB_INDEXES, RETIRED_JOB_INDEXES
 
 ONE_ACTIVE_INDEX = "one_active_enrollment_per_user_course"
 
@@ -89,5 +89,9 @@ async def ensure_indexes(collections: Collections, job_retention: timedelta = DE
     )
     await collections.courses.create_indexes(COURSE_INDEXES)
     await collections.jobs.create_indexes(JOB_INDEXES)
+    existing = await collections.jobs.index_information()
+    for retired in RETIRED_JOB_INDEXES:
+        if retired in existing:
+            await collections.jobs.drop_index(retired)
     await ensure_retention(collections.jobs, collections.db[COUNTS_COLLECTION], job_retention)
     await collections.checkouts.create_indexes(CHECKOUT_INDEXES)

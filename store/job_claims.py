@@ -9,13 +9,12 @@ knows the claimed job without reading it back.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import overload
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from domain.jobs import JobStatus
-from store.database import Doc
+from store.database import Doc, stored
 
 # Ready jobs one claim query reads; the pool's next claims try them by `_id` first.
 CLAIM_BATCH = 8
@@ -24,18 +23,6 @@ CLAIM_BATCH = 8
 # not at every claim: such a job has waited a whole lease already, and the query otherwise costs
 # the store one more read for every job claimed.
 LEASE_CHECK_EVERY = timedelta(seconds=1)
-
-
-@overload
-def stored(moment: datetime) -> datetime: ...
-@overload
-def stored(moment: None) -> None: ...
-def stored(moment: datetime | None) -> datetime | None:
-    """`moment` as MongoDB keeps it (milliseconds), so a job known without reading it back
-    carries exactly the times a read would return."""
-    if moment is None:
-        return None
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime, *, expired_leases: bool = True) -> list[Doc]:

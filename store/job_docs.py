@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo import UpdateOne
-
 from domain.enrollment import Enrollment
 from domain.jobs import APPROVAL_KINDS, Job, JobKind, JobStatus, job_id
 from domain.notifications import Notice, Template, approval_data
@@ -71,9 +69,9 @@ def approval_notice(enrollment: Enrollment, kind: JobKind) -> Doc:
     return {"template": Template.APPROVED.value, "data": approval_data(enrollment)}
 
 
-def once(key: str, doc: Doc) -> UpdateOne:
-    """An upsert that only inserts: a job already written (a retry, a sweep) is left as it is."""
-    return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+def keyed(key: str, doc: Doc) -> Doc:
+    """A new job's document under its id: the key that makes writing it twice change nothing."""
+    return {"_id": key} | doc
 
 
 def notice_job(enrollment: Enrollment, notice: Notice, now: datetime) -> Doc:
@@ -85,16 +83,14 @@ def effect_jobs(
     revoked: Sequence[Enrollment],
     notices: Sequence[tuple[Enrollment, Notice]],
     now: datetime,
-) -> list[UpdateOne]:
-    """The upserts that enqueue what settled outboxes call for: approval's jobs, revocations, notices."""
-    writes = [
-        once(job_id(enrollment.id, kind), new_job(enrollment, kind, now) | approval_notice(enrollment, kind))
+) -> list[Doc]:
+    """The jobs settled outboxes call for (approval's, revocations, notices), each under its key."""
+    docs = [
+        keyed(job_id(enrollment.id, kind), new_job(enrollment, kind, now) | approval_notice(enrollment, kind))
         for enrollment in approved
         for kind in APPROVAL_KINDS
     ]
     revoke = JobKind.REVOKE_ACCESS
-    writes += [
-        once(job_id(enrollment.id, revoke), new_job(enrollment, revoke, now)) for enrollment in revoked
-    ]
-    writes += [once(notice_id(e.id, notice), notice_job(e, notice, now)) for e, notice in notices]
-    return writes
+    docs += [keyed(job_id(enrollment.id, revoke), new_job(enrollment, revoke, now)) for enrollment in revoked]
+    docs += [keyed(notice_id(e.id, notice), notice_job(e, notice, now)) for e, notice in notices]
+    return docs

@@ -32,9 +32,9 @@ from domain.jobs import (
 from domain.notifications import Notice
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
-from store.database import Collections, Doc
-from store.job_claims import LEASE_CHECK_EVERY, ready_jobs, stored, take
-from store.job_docs import effect_jobs, job_from, new_job, notice_id, notice_job, once
+from store.database import Collections, Doc, insert_new, stored
+from store.job_claims import LEASE_CHECK_EVERY, ready_jobs, take
+from store.job_docs import effect_jobs, job_from, keyed, new_job, notice_id, notice_job
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
@@ -42,12 +42,15 @@ from store.transitions import literal
 
 __all__ = ["JOB_INDEXES", "JobKind", "JobStatus", "MongoJobQueue"]
 
+# No query reads jobs by enrollment (a job's id names its enrollment); every write kept this
+# index up to date for nothing, so startup drops it where an earlier version created it.
+RETIRED_JOB_INDEXES = ("by_enrollment",)
+
 JOB_INDEXES = [
     IndexModel([("status", ASCENDING), ("nextRunAt", ASCENDING)], name="claimable"),
     IndexModel([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="by_lease"),
     IndexModel([("status", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_status"),
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
-    IndexModel([("enrollmentId", ASCENDING)], name="by_enrollment"),
     IndexModel([("accessDirty", ASCENDING), ("updatedAt", ASCENDING)], name="by_access_dirty"),
 ]
 
@@ -88,26 +91,20 @@ class MongoJobQueue:
         revoked: Sequence[Enrollment],
         notices: Sequence[tuple[Enrollment, Notice]],
     ) -> None:
-        writes = effect_jobs(approved, revoked, notices, datetime.now(UTC))
-        if not writes:
-            return
-        result = await self._jobs.bulk_write(writes, ordered=False)
-        if result.upserted_count:
+        # A job already written (the same change settled again) is left as it is.
+        if await insert_new(self._jobs, effect_jobs(approved, revoked, notices, datetime.now(UTC))):
             self._notify()
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """Once per (enrollment, template, key): a second call for the same event writes nothing."""
-        await self._jobs.bulk_write(
-            [once(notice_id(enrollment.id, notice), notice_job(enrollment, notice, datetime.now(UTC)))]
-        )
+        job = notice_job(enrollment, notice, datetime.now(UTC))
+        await insert_new(self._jobs, [keyed(notice_id(enrollment.id, notice), job)])
         self._notify()
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT
         doc = new_job(enrollment, kind, datetime.now(UTC)) | {"nextRunAt": run_at, "reference": reference}
-        await self._jobs.update_one(
-            {"_id": f"{job_id(enrollment.id, kind)}:{reference}"}, {"$setOnInsert": doc}, upsert=True
-        )
+        await insert_new(self._jobs, [keyed(f"{job_id(enrollment.id, kind)}:{reference}", doc)])
         # Due later: the scheduler, not the idle workers, has to hear of it.
         self._notify(later=True)
 
