@@ -60,7 +60,9 @@ async def _grow(stack: Stack, have: int, want: int) -> None:
             await db.jobs.insert_many(
                 [_job(n, "SUCCEEDED", now) for n in range(start, min(want, start + BATCH))]
             )
-        await SucceededCounts(db[COUNTS_COLLECTION], DEFAULT_RETENTION).record(now, want - have)
+        counts = SucceededCounts(db[COUNTS_COLLECTION], DEFAULT_RETENTION)
+        counts.add(now, want - have)
+        await counts.write()
     finally:
         await client.close()
 

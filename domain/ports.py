@@ -209,6 +209,9 @@ class JobQueue(Protocol):
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
 
+    async def flush(self) -> None:
+        """Write what this process keeps in memory for a while (success counts); at the pool's stop."""
+
     async def next_due(self, now: datetime) -> datetime | None:
         """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""
 

@@ -91,6 +91,7 @@ class WorkerPool:
 
     async def stop(self) -> None:
         await self._tasks.stop()
+        await self._queue.flush()
 
     def wake(self, later: bool = False) -> None:
         # A job due now is the workers' to take; one due later (a reconciliation) changes when the

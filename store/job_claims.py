@@ -1,13 +1,19 @@
-"""Claiming jobs cheaply for any store: ready jobs read in one indexed query, each claimed by an
-update by `_id` that succeeds only on the job exactly as read.
+"""Claiming jobs cheaply for any store: each claim is an update by `_id` that succeeds only on the
+job exactly as the queue knows it, and the queue is read as seldom as it can be.
 
-The filter names the revision read (every state change of a job bumps it), so a candidate that
+The filter names the revision known (every state change of a job bumps it), so a candidate that
 another worker took, finished or released meanwhile matches nothing, and a claim that matched
 knows the claimed job without reading it back.
+
+Candidates come from two places: the jobs this process has just written (known as stored, with
+no read at all), and an indexed read of ready jobs, which also finds other processes' jobs,
+retries come due and jobs whose worker died. The read runs when the candidates run out, and at
+least once a second while they do not, so no ready job waits behind this process's own for long.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
@@ -23,6 +29,50 @@ CLAIM_BATCH = 8
 # not at every claim: such a job has waited a whole lease already, and the query otherwise costs
 # the store one more read for every job claimed.
 LEASE_CHECK_EVERY = timedelta(seconds=1)
+# How often the queue is read while this process's own new jobs keep the candidates full.
+READ_EVERY = timedelta(seconds=1)
+# New jobs kept as candidates at most; past that (a burst) they are found by the reads.
+LOCAL_CANDIDATES = 1000
+
+
+def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:
+    # A clock set back (tests) counts as due too.
+    return last is None or not timedelta(0) <= now - last < every
+
+
+class Candidates:
+    """The jobs this queue tries to claim next, oldest known first, each once."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Doc] = {}  # by `_id`, in the order they became known
+        self._read_at: datetime | None = None
+        self._leases_checked_at: datetime | None = None
+
+    def written(self, docs: Iterable[Doc], now: datetime) -> None:
+        """Jobs this process has just inserted, exactly as stored; those due by `now` are kept."""
+        for doc in docs:
+            if len(self._docs) >= LOCAL_CANDIDATES:
+                return
+            if doc["nextRunAt"] <= now:
+                self._docs.setdefault(doc["_id"], doc)
+
+    def read_due(self, now: datetime) -> bool:
+        return not self._docs or _due(self._read_at, now, READ_EVERY)
+
+    async def read(self, jobs: AsyncCollection[Doc], now: datetime) -> None:
+        expired = _due(self._leases_checked_at, now, LEASE_CHECK_EVERY)
+        if expired:
+            self._leases_checked_at = now
+        self._read_at = now
+        for doc in await ready_jobs(jobs, now, expired_leases=expired):
+            self._docs[doc["_id"]] = doc  # as read: newer than a copy kept since it was written
+
+    def pop(self, now: datetime) -> Doc | None:
+        """The first candidate claimable at `now`; a job written here but due later stays."""
+        for key, doc in self._docs.items():
+            if doc["status"] == JobStatus.RUNNING.value or doc["nextRunAt"] <= now:
+                return self._docs.pop(key)
+        return None
 
 
 async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime, *, expired_leases: bool = True) -> list[Doc]:

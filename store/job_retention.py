@@ -8,12 +8,21 @@ Up to that many days of SUCCEEDED jobs are kept: counting them for every `/metri
 `jobStats` call would cost more as traffic grows. Each success adds one to its hour's counter;
 the count is the sum of the hours the retention window covers, at most `days * 24 + 1` small
 documents whatever the history. It follows the TTL index to within an hour (and the TTL
-monitor's minute); a process dying between a job's success and its count misses that one, as a
-metric may. Jobs that succeeded before these counters existed are not counted.
+monitor's minute). Jobs that succeeded before these counters existed are not counted.
+
+Successes are counted in memory first and written at most once per COUNT_WRITE_EVERY by each
+process (also when its workers run out of jobs, and when they stop): a counter write with every
+job made each job cost one more write. A process reads its own unwritten counts with the stored
+ones; another sees them within that second. A process that dies loses what it had not written,
+as a metric may.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
@@ -27,6 +36,9 @@ DEFAULT_RETENTION = timedelta(days=7)
 PREFIX = "succeeded:"
 # A counter outlives its jobs by an hour, then expires too (a sweep of this tiny collection).
 COUNT_INDEXES = [IndexModel([("expiresAt", ASCENDING)], name="expiry", expireAfterSeconds=0)]
+COUNT_WRITE_EVERY = 1.0  # seconds
+
+log = logging.getLogger(__name__)
 
 
 def _hour(at: datetime) -> datetime:
@@ -41,14 +53,47 @@ class SucceededCounts:
     def __init__(self, collection: AsyncCollection[Doc], retention: timedelta) -> None:
         self._counts = collection
         self.retention = retention
+        self._held: Counter[datetime] = Counter()  # per hour: counted here, not yet written
+        self._held_since = 0.0  # time.monotonic() of the oldest count held
+        self._writing = asyncio.Lock()
 
-    async def record(self, at: datetime, count: int = 1) -> None:
-        hour = _hour(at)
-        await self._counts.update_one(
-            {"_id": _key(hour)},
-            {"$inc": {"n": count}, "$setOnInsert": {"expiresAt": hour + self.retention + timedelta(hours=2)}},
-            upsert=True,
-        )
+    def add(self, at: datetime, count: int = 1) -> None:
+        """Counts `count` successes at `at`, in memory until the next `write`."""
+        if not self._held:
+            self._held_since = time.monotonic()
+        self._held[_hour(at)] += count
+
+    @property
+    def write_due(self) -> bool:
+        """Counts have been held for COUNT_WRITE_EVERY."""
+        return bool(self._held) and time.monotonic() - self._held_since >= COUNT_WRITE_EVERY
+
+    async def write(self) -> None:
+        """Adds the counts held to the stored ones: one update per hour they fall in (usually one).
+
+        Never raises: a count that could not be written stays held for the next write.
+        """
+        async with self._writing:  # two writes at once would both add the same counts
+            for hour in sorted(self._held):
+                count = self._held[hour]
+                try:
+                    await self._counts.update_one(
+                        {"_id": _key(hour)},
+                        {"$inc": {"n": count}, "$setOnInsert": {"expiresAt": self._expiry(hour)}},
+                        upsert=True,
+                    )
+                except Exception:
+                    log.warning(
+                        "could not write %d job successes to their counter; kept for the next write", count
+                    )
+                    return
+                # Only what was written: a success counted meanwhile waits for the next write.
+                self._held[hour] -= count
+                if not self._held[hour]:
+                    del self._held[hour]
+
+    def _expiry(self, hour: datetime) -> datetime:
+        return hour + self.retention + timedelta(hours=2)
 
     async def total(self, now: datetime) -> int:
         """Successes in the hours since `now - retention` (the hour partly swept included)."""
@@ -57,9 +102,11 @@ class SucceededCounts:
             {"$match": {"_id": {"$gte": since, "$lte": until}}},
             {"$group": {"_id": None, "n": {"$sum": "$n"}}},
         ]
-        async for row in await self._counts.aggregate(pipeline):
-            return int(row["n"])
-        return 0
+        async with self._writing:  # a count on its way to the store would be read twice
+            held = sum(count for hour, count in self._held.items() if since <= _key(hour) <= until)
+            async for row in await self._counts.aggregate(pipeline):
+                return int(row["n"]) + held
+            return held
 
 
 async def ensure_retention(

@@ -9,7 +9,6 @@ reading it back.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from domain.notifications import Notice
 from domain.ports import Page
 from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc, insert_new, stored
-from store.job_claims import LEASE_CHECK_EVERY, ready_jobs, take
+from store.job_claims import Candidates, take
 from store.job_docs import effect_jobs, job_from, keyed, new_job, notice_id, notice_job
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
@@ -77,8 +76,7 @@ class MongoJobQueue:
         self._jobs = collections.jobs
         self._succeeded = SucceededCounts(collections.db[COUNTS_COLLECTION], retention)
         self._listeners: list[Callable[[bool], None]] = []
-        self._candidates: deque[Doc] = deque()  # ready jobs read by the last claim, not yet tried
-        self._leases_checked_at: datetime | None = None
+        self._candidates = Candidates()
 
     def on_enqueue(self, listener: Callable[[bool], None]) -> None:
         """Called after jobs were written by this process, to wake idle local workers; the argument
@@ -91,15 +89,12 @@ class MongoJobQueue:
         revoked: Sequence[Enrollment],
         notices: Sequence[tuple[Enrollment, Notice]],
     ) -> None:
-        # A job already written (the same change settled again) is left as it is.
-        if await insert_new(self._jobs, effect_jobs(approved, revoked, notices, datetime.now(UTC))):
-            self._notify()
+        await self._insert(effect_jobs(approved, revoked, notices, stored(datetime.now(UTC))))
 
     async def enqueue_notice(self, enrollment: Enrollment, notice: Notice) -> None:
         """Once per (enrollment, template, key): a second call for the same event writes nothing."""
-        job = notice_job(enrollment, notice, datetime.now(UTC))
-        await insert_new(self._jobs, [keyed(notice_id(enrollment.id, notice), job)])
-        self._notify()
+        job = notice_job(enrollment, notice, stored(datetime.now(UTC)))
+        await self._insert([keyed(notice_id(enrollment.id, notice), job)])
 
     async def enqueue_reconcile(self, enrollment: Enrollment, reference: str, run_at: datetime) -> None:
         kind = JobKind.RECONCILE_PAYMENT
@@ -107,6 +102,16 @@ class MongoJobQueue:
         await insert_new(self._jobs, [keyed(f"{job_id(enrollment.id, kind)}:{reference}", doc)])
         # Due later: the scheduler, not the idle workers, has to hear of it.
         self._notify(later=True)
+
+    async def _insert(self, docs: Sequence[Doc]) -> None:
+        # A job already written (the same change settled again) is left as it is.
+        new = await insert_new(self._jobs, docs)
+        if new == len(docs):
+            # Known exactly as stored: claimed without reading the queue. (Not when some were
+            # there already: which ones is not known, and the stored ones may have moved on.)
+            self._candidates.written(docs, stored(datetime.now(UTC)))
+        if new:
+            self._notify()
 
     def _notify(self, *, later: bool = False) -> None:
         for listener in self._listeners:
@@ -119,26 +124,23 @@ class MongoJobQueue:
     async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
         """The next ready job, claimed for `worker_id`; None when nothing is ready.
 
-        One indexed read fetches up to CLAIM_BATCH ready jobs; each claim is then one update by
-        `_id` whose filter also names the revision read, so it succeeds only on the job exactly
-        as read (any write in between bumps the revision) and the claimed job is known without
-        reading it back. The pool's next claims try the remaining candidates first: a stale one
-        costs one update that matches nothing.
+        Candidates (store/job_claims.py) are the jobs this process just wrote and those an indexed
+        read found; each claim is one update by `_id` whose filter names the revision known. A
+        stale candidate costs one update that matches nothing.
         """
-        fetched = False
+        fetched = self._candidates.read_due(now)
+        if fetched:
+            await self._candidates.read(self._jobs, now)
         while True:
-            while self._candidates:
-                claimed = await take(self._jobs, self._candidates.popleft(), worker_id, lease_seconds, now)
+            while (candidate := self._candidates.pop(now)) is not None:
+                claimed = await take(self._jobs, candidate, worker_id, lease_seconds, now)
                 if claimed is not None:
                     return job_from(claimed)
             if fetched:
+                # The workers are running out of jobs: a good moment for the success counts.
+                await self._succeeded.write()
                 return None
-            since = None if self._leases_checked_at is None else now - self._leases_checked_at
-            # A clock set back (tests) counts as due too.
-            expired = since is None or not timedelta(0) <= since < LEASE_CHECK_EVERY
-            if expired:
-                self._leases_checked_at = now
-            self._candidates.extend(await ready_jobs(self._jobs, now, expired_leases=expired))
+            await self._candidates.read(self._jobs, now)
             fetched = True
 
     async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
@@ -171,7 +173,9 @@ class MongoJobQueue:
         if written.matched_count != 1:
             return None
         if succeeded:
-            await self._succeeded.record(now)
+            self._succeeded.add(now)
+            if self._succeeded.write_due:
+                await self._succeeded.write()
         return replace(
             job,
             result=fields.get("result", job.result),
@@ -183,6 +187,9 @@ class MongoJobQueue:
             lease_expires_at=None,
             revision=job.revision + 1,
         )
+
+    async def flush(self) -> None:
+        await self._succeeded.write()
 
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""

@@ -6,6 +6,7 @@ once a minute, as MongoDB does)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from domain.actors import Actor, ActorKind
@@ -13,10 +14,10 @@ from domain.audit import AuditEntry
 from domain.enrollment import EnrollmentStatus
 from domain.jobs import Decision, JobStatus, Verdict
 from store.indexes import ensure_indexes
-from store.job_retention import RETENTION_INDEX, SucceededCounts
+from store.job_retention import COUNTS_COLLECTION, RETENTION_INDEX, SucceededCounts
 from store.jobs import MongoJobQueue
 from tests.domain.test_card_rules import enrollment
-from tests.store.conftest import StoreEnv
+from tests.store.conftest import StoreEnv, unique
 
 DAY = timedelta(days=1)
 
@@ -71,13 +72,20 @@ async def test_retention_index_declared_and_changed_in_place(store: StoreEnv) ->
 async def test_succeeded_count_covers_the_retention_window(store: StoreEnv) -> None:
     counts = SucceededCounts(store.collections.db["job_counts_test"], 7 * DAY)
     now = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)
-    await counts.record(now - 8 * DAY, 5)  # its jobs are gone: not counted
-    await counts.record(now - 7 * DAY, 1)  # the hour being swept: counted
-    await counts.record(now - 6 * DAY, 2)
-    await counts.record(now, 3)
-    await counts.record(now + timedelta(minutes=10))
-    assert await counts.total(now) == 7
-    assert await counts.total(now + 2 * DAY) == 4  # the hours 5 days before now and after
+    counts.add(now - 8 * DAY, 5)  # its jobs are gone: not counted
+    counts.add(now - 7 * DAY, 1)  # the hour being swept: counted
+    counts.add(now - 6 * DAY, 2)
+    await counts.write()
+    counts.add(now, 3)
+    counts.add(now + timedelta(minutes=10))
+    # Held in memory, then written: the same totals either way.
+    for _ in range(2):
+        assert await counts.total(now) == 7
+        assert await counts.total(now + 2 * DAY) == 4  # the hours 5 days before now and after
+        await counts.write()
+    # Written: another process, reading the store alone, counts the same.
+    stored = SucceededCounts(store.collections.db["job_counts_test"], 7 * DAY)
+    assert await stored.total(now) == 7
 
 
 async def test_the_ttl_monitor_deletes_old_succeeded_jobs_only(store: StoreEnv) -> None:
@@ -98,3 +106,20 @@ async def test_the_ttl_monitor_deletes_old_succeeded_jobs_only(store: StoreEnv) 
             await asyncio.sleep(1)
     left = sorted([doc["_id"] async for doc in jobs.find({}, {"_id": 1})])
     assert left == ["dead-with-date", "new-succeeded", "old-dead"]
+
+
+async def test_successes_are_written_when_the_workers_run_out_of_jobs(store: StoreEnv) -> None:
+    queue = MongoJobQueue(store.collections)
+    approved = dataclasses.replace(enrollment(EnrollmentStatus.APPROVED), id=unique("e"))
+    await queue.enqueue_effects([approved], [], [])
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    stored = SucceededCounts(store.collections.db[COUNTS_COLLECTION], 7 * DAY)  # the store alone
+    before = await stored.total(now), (await queue.stats(now)).succeeded
+    for _ in range(2):
+        job = await queue.claim_job("w", 30, now)
+        assert job is not None
+        assert await queue.finish(job, Decision(Verdict.SUCCEEDED), now) is not None
+    # Counted at once by the queue that ran them, but held in memory: not a write per job.
+    assert (await stored.total(now), (await queue.stats(now)).succeeded) == (before[0], before[1] + 2)
+    assert await queue.claim_job("w", 30, now) is None
+    assert await stored.total(now) == before[0] + 2
