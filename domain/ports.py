@@ -210,7 +210,8 @@ class JobQueue(Protocol):
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
 
     async def flush(self) -> None:
-        """Write what this process keeps in memory for a while (success counts); at the pool's stop."""
+        """Write what this process keeps in memory for a while (success counts): the pool calls it
+        while idle, about once a poll, and when it stops."""
 
     async def next_due(self, now: datetime) -> datetime | None:
         """When the next job becomes claimable: the earliest due PENDING job or expiring lease."""

@@ -114,6 +114,8 @@ class WorkerPool:
             try:
                 now = self._changes.clock.now()
                 due = await self._queue.next_due(now)
+                # Idle, so at most about once a poll: the success counts held in memory.
+                await self._queue.flush()
             except Exception:
                 log.exception("could not read the next due job; retrying in %.1fs", cap)
                 due = None

@@ -7,8 +7,11 @@ knows the claimed job without reading it back.
 
 Candidates come from two places: the jobs this process has just written (known as stored, with
 no read at all), and an indexed read of ready jobs, which also finds other processes' jobs,
-retries come due and jobs whose worker died. The read runs when the candidates run out, and at
-least once a second while they do not, so no ready job waits behind this process's own for long.
+retries come due and jobs whose worker died. The read runs at least once a second while there
+are candidates, so no ready job waits behind this process's own for long; and when they run out,
+if the queue may hold ready jobs this process does not know of: a read filled its batch, a job
+written here was not kept, or the scheduler saw a job due (`MongoJobQueue.next_due`). A pool
+that has just run its own jobs therefore goes idle without reading the queue again.
 """
 
 from __future__ import annotations
@@ -47,24 +50,28 @@ class Candidates:
         self._docs: dict[str, Doc] = {}  # by `_id`, in the order they became known
         self._read_at: datetime | None = None
         self._leases_checked_at: datetime | None = None
+        self.unknown = True  # the queue may hold ready jobs that are not candidates
 
     def written(self, docs: Iterable[Doc], now: datetime) -> None:
         """Jobs this process has just inserted, exactly as stored; those due by `now` are kept."""
         for doc in docs:
             if len(self._docs) >= LOCAL_CANDIDATES:
+                self.unknown = True
                 return
             if doc["nextRunAt"] <= now:
                 self._docs.setdefault(doc["_id"], doc)
 
     def read_due(self, now: datetime) -> bool:
-        return not self._docs or _due(self._read_at, now, READ_EVERY)
+        return _due(self._read_at, now, READ_EVERY) or (not self._docs and self.unknown)
 
     async def read(self, jobs: AsyncCollection[Doc], now: datetime) -> None:
         expired = _due(self._leases_checked_at, now, LEASE_CHECK_EVERY)
         if expired:
             self._leases_checked_at = now
         self._read_at = now
-        for doc in await ready_jobs(jobs, now, expired_leases=expired):
+        found = await ready_jobs(jobs, now, expired_leases=expired)
+        self.unknown = len(found) >= CLAIM_BATCH  # a full batch: more may be waiting
+        for doc in found:
             self._docs[doc["_id"]] = doc  # as read: newer than a copy kept since it was written
 
     def pop(self, now: datetime) -> Doc | None:

@@ -107,9 +107,11 @@ class MongoJobQueue:
         # A job already written (the same change settled again) is left as it is.
         new = await insert_new(self._jobs, docs)
         if new == len(docs):
-            # Known exactly as stored: claimed without reading the queue. (Not when some were
-            # there already: which ones is not known, and the stored ones may have moved on.)
+            # Known exactly as stored: claimed without reading the queue.
             self._candidates.written(docs, stored(datetime.now(UTC)))
+        elif new:
+            # Which ones were there already is not known, and those may have moved on: read.
+            self._candidates.unknown = True
         if new:
             self._notify()
 
@@ -136,9 +138,7 @@ class MongoJobQueue:
                 claimed = await take(self._jobs, candidate, worker_id, lease_seconds, now)
                 if claimed is not None:
                     return job_from(claimed)
-            if fetched:
-                # The workers are running out of jobs: a good moment for the success counts.
-                await self._succeeded.write()
+            if fetched or not self._candidates.read_due(now):
                 return None
             await self._candidates.read(self._jobs, now)
             fetched = True
@@ -206,7 +206,10 @@ class MongoJobQueue:
                 "$inc": {"attempts": -1, "revision": 1},
             },
         )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        self._candidates.unknown = True
+        return True
 
     async def retry_dead(self, job_id: str, now: datetime, entry: AuditEntry) -> Job | None:
         """DEAD -> PENDING with a fresh attempt budget; None when the job is not DEAD."""
@@ -231,6 +234,7 @@ class MongoJobQueue:
         )
         if doc is None:
             return None
+        self._candidates.unknown = True
         self._notify()
         return job_from(doc)
 
@@ -267,7 +271,12 @@ class MongoJobQueue:
             times.append(pending["nextRunAt"])
         if running is not None and running.get("leaseExpiresAt") is not None:
             times.append(running["leaseExpiresAt"])
-        return min(times, default=None)
+        due = min(times, default=None)
+        if due is not None and due <= now:
+            # The workers will be woken for it: it may be no candidate (another process's job, a
+            # retry come due, an expired lease), so their next claim reads the queue.
+            self._candidates.unknown = True
+        return due
 
     async def stats(self, now: datetime) -> JobStats:
         return await job_stats(self._jobs, self._succeeded, now)
