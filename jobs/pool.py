@@ -4,9 +4,9 @@ Idle workers cost nothing: they wait on their own event. One scheduler task per 
 the database when the next job is due (a retry's `nextRunAt` or an expiring lease) and
 sleeps until then, capped by `job_poll_seconds` so jobs written by other instances are
 seen; a local enqueue or retry wakes the workers at once. An idle pool therefore makes
-two small queries per `job_poll_seconds`, whatever its size, and a pool whose workers are
-all busy makes none. Workers claim one at a time: concurrent claims would all race for the
-same oldest job.
+two small queries per `job_poll_seconds`, whatever its size (and, after jobs succeeded, one
+write of their count), and a pool whose workers are all busy makes none. Workers claim one
+at a time: concurrent claims would all race for the same oldest job.
 
 On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
 so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
