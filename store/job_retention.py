@@ -10,9 +10,10 @@ the count is the sum of the hours the retention window covers, at most `days * 2
 documents whatever the history. It follows the TTL index to within an hour (and the TTL
 monitor's minute). Jobs that succeeded before these counters existed are not counted.
 
-Successes are counted in memory first and written at most once per COUNT_WRITE_EVERY by each
-process (also when its workers run out of jobs, and when they stop): a counter write with every
-job made each job cost one more write. A process reads its own unwritten counts with the stored
+Successes are counted in memory first and written by each process about once a second: when
+its idle pool's scheduler looks for the next job, when counts have waited COUNT_WRITE_EVERY
+under load, and when the pool stops. A counter write with every job made each job cost one
+more write. A process reads its own unwritten counts with the stored
 ones; another sees them within that second. A process that dies loses what it had not written,
 as a metric may.
 """

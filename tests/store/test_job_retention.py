@@ -124,3 +124,17 @@ async def test_successes_are_held_in_memory_until_the_queue_is_flushed(store: St
     assert (await stored.total(now), (await queue.stats(now)).succeeded) == (before[0], before[1] + 2)
     await queue.flush()  # what the idle pool does about once a poll, and at its stop
     assert await stored.total(now) == before[0] + 2
+
+
+async def test_writes_at_once_add_each_held_count_once(store: StoreEnv) -> None:
+    collection = store.collections.db[f"job_counts_{unique('t')}"]
+    counts = SucceededCounts(collection, 7 * DAY)
+    now = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)
+    counts.add(now, 3)
+    counts.add(now - DAY, 2)
+    # The idle pool's tick, a finishing worker and the stop may all write at the same moment.
+    await asyncio.gather(*(counts.write() for _ in range(5)))
+    counts.add(now)
+    await asyncio.gather(*(counts.write() for _ in range(5)))
+    stored = SucceededCounts(collection, 7 * DAY)
+    assert await stored.total(now) == await counts.total(now) == 6
