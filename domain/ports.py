@@ -200,11 +200,13 @@ class JobQueue(Protocol):
     def on_enqueue(self, listener: Callable[[bool], None]) -> None:
         """Called after jobs were written by this process, to wake idle local workers."""
 
-    async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
-        """The oldest claimable job, now RUNNING under this worker's lease; None when none is due."""
+    async def claim_jobs(self, worker_id: str, lease_seconds: float, now: datetime, limit: int) -> list[Job]:
+        """Up to `limit` of the oldest claimable jobs, now RUNNING under this worker's lease, in one
+        write; empty when none is due."""
 
-    async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
-        """Record the claimed attempt's outcome; None when the lease was lost meanwhile."""
+    async def finish_jobs(self, outcomes: Sequence[tuple[Job, Decision]], now: datetime) -> list[Job | None]:
+        """Record claimed attempts' outcomes in one write: each job as now stored, in order, or None
+        where the lease was lost meanwhile."""
 
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""

@@ -1,12 +1,18 @@
 """The job worker pool: N asyncio tasks that claim jobs with a lease and POST them out.
 
+A worker claims up to `batch` ready jobs in one write and runs them at once. An outcome is
+written at most FINISH_LINGER after it is known, with the worker's other outcomes known by
+then (at once when none is still running), so a batch whose calls end together costs the store
+two writes in all, a claim and its outcomes, whatever its size. Each write is a round trip and a
+commit (and a record in the retryable-write log) per command, not per job.
+
 Idle workers cost nothing: they wait on their own event. One scheduler task per pool asks
 the database when the next job is due (a retry's `nextRunAt` or an expiring lease) and
 sleeps until then, capped by `job_poll_seconds` so jobs written by other instances are
 seen; a local enqueue or retry wakes the workers at once. An idle pool therefore makes
 two small queries per `job_poll_seconds`, whatever its size (and, after jobs succeeded, one
-write of their count), and a pool whose workers are all busy makes none. Workers claim one
-at a time: concurrent claims would all race for the same oldest job.
+write of their count), and a pool whose workers are all busy makes none. Workers take turns
+to claim: concurrent claims would all race for the same oldest jobs.
 
 On stop, a job in flight is released (back to PENDING, due now, the attempt not counted)
 so another instance picks it up at once; the remote end dedupes by `Idempotency-Key`.
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Never spin on a due time that another worker just took.
 MIN_IDLE_SLEEP = 0.05
+# How long a known outcome waits for those of the worker's other jobs, to share their write.
+FINISH_LINGER = 0.05
 # How long a stopping worker waits for each database write: one it had already sent (a claim,
 # an outcome), then the release. Past that its job waits for the lease to expire.
 RELEASE_TIMEOUT = 2.0
@@ -58,6 +66,7 @@ class PoolConfig:
     lease_seconds: float
     poll_seconds: float
     policy: RetryPolicy
+    batch: int  # jobs one worker claims and runs at once
 
 
 class WorkerPool:
@@ -133,22 +142,22 @@ class WorkerPool:
             # Cleared before the claim: a wake during it is not lost.
             wakeup.clear()
             try:
-                # One claim at a time per pool: concurrent claims race for the same oldest job, and
+                # One claim at a time per pool: concurrent claims race for the same oldest jobs, and
                 # each loser's write conflicts and runs its query again.
                 async with self._claiming:
-                    job = await self._claim(worker_id)
+                    jobs = await self._claim(worker_id)
             except Exception:
-                log.exception("claiming a job failed")
+                log.exception("claiming jobs failed")
                 await _wait(wakeup, self._config.poll_seconds)
                 continue
-            if job is None:
+            if not jobs:
                 await self._idle(wakeup)
                 continue
             try:
-                await self._run(job)
+                await self._run(jobs)
             except Exception:
-                # The lease runs out and another attempt follows; nothing is lost.
-                log.exception("job %s failed unexpectedly", job.id, extra=_ids(job))
+                # Their leases run out and other attempts follow; nothing is lost.
+                log.exception("recording the outcomes of jobs %s failed", ", ".join(job.id for job in jobs))
 
     async def _idle(self, wakeup: asyncio.Event) -> None:
         self._idle_workers += 1
@@ -160,46 +169,64 @@ class WorkerPool:
             if not self._idle_workers:
                 self._someone_idle.clear()
 
-    async def _claim(self, worker_id: str) -> Job | None:
-        claim = self._queue.claim_job(worker_id, self._config.lease_seconds, self._changes.clock.now())
+    async def _claim(self, worker_id: str) -> list[Job]:
+        now = self._changes.clock.now()
+        claim = self._queue.claim_jobs(worker_id, self._config.lease_seconds, now, self._config.batch)
         claiming = asyncio.create_task(claim, name=f"{worker_id} claim")  # named: not a request's
         try:
             return await asyncio.shield(claiming)
         except asyncio.CancelledError:
-            # Stopped mid-claim: the database may have handed this worker a job already. Unheard
-            # of, it would stay RUNNING until its lease ran out; given back, another instance
-            # takes it at once.
-            job = await _settled(claiming, "claiming a job")
-            if job is not None:
+            # Stopped mid-claim: the database may have handed this worker jobs already. Unheard
+            # of, they would stay RUNNING until their lease ran out; given back, another instance
+            # takes them at once.
+            for job in await _settled(claiming, "claiming jobs") or []:
                 await self._give_back(job)
             raise
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, jobs: list[Job]) -> None:
+        """Runs the claimed jobs at once and records each outcome as it comes (`_outcomes`)."""
+        running = {asyncio.create_task(self._decide(job), name=f"job {job.id}"): job for job in jobs}
         try:
-            decision = await self._decide(job)
-        except asyncio.CancelledError:
-            await self._give_back(job)
-            raise
-        finish = self._queue.finish(job, decision, self._changes.clock.now())
-        finishing = asyncio.create_task(finish, name=f"job {job.id} finish")
-        try:
-            done = await asyncio.shield(finishing)
-        except asyncio.CancelledError:
-            # Stopped while recording the outcome: see it recorded, or the job stays RUNNING
-            # until its lease runs out and the call is sent again.
-            if await _settled(finishing, f"recording the outcome of job {job.id}") is not None:
-                self._count(job.kind, decision.verdict.value.lower())
-            raise
-        if done is None:
-            self._count(job.kind, "lease_lost")
-            log.warning("lost the lease on job %s before finishing it", job.id, extra=_ids(job))
+            while running:
+                await self._record(await _outcomes(running))
+        finally:
+            # Stopped, or an outcome could not be written: the calls still out are given back.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            for job in running.values():
+                await self._give_back(job)
+
+    async def _record(self, outcomes: list[tuple[Job, Decision]]) -> None:
+        if not outcomes:
             return
-        self._count(job.kind, decision.verdict.value.lower())
-        if decision.verdict is Verdict.RETRY:
-            self._reschedule.set()
-        elif decision.verdict is Verdict.DEAD:
-            log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
-        await mirror_access(self._changes, done)
+        finish = self._queue.finish_jobs(outcomes, self._changes.clock.now())
+        finishing = asyncio.create_task(finish, name=f"finish {len(outcomes)} jobs")
+        try:
+            written = await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            # Stopped while recording the outcomes: see them recorded, or the jobs stay RUNNING
+            # until their lease runs out and the calls are sent again.
+            settled = await _settled(finishing, "recording job outcomes")
+            for (job, decision), done in zip(outcomes, settled or [], strict=False):
+                if done is not None:
+                    self._count(job.kind, decision.verdict.value.lower())
+            raise
+        for (job, decision), done in zip(outcomes, written, strict=True):
+            if done is None:
+                self._count(job.kind, "lease_lost")
+                log.warning("lost the lease on job %s before finishing it", job.id, extra=_ids(job))
+                continue
+            self._count(job.kind, decision.verdict.value.lower())
+            if decision.verdict is Verdict.RETRY:
+                self._reschedule.set()
+            elif decision.verdict is Verdict.DEAD:
+                log.error("job %s is DEAD: %s", job.id, decision.error, extra=_ids(job))
+            try:
+                await mirror_access(self._changes, done)
+            except Exception:
+                # Left marked for the sweep (`resync_access`), which mirrors it again.
+                log.exception("could not mirror job %s onto its enrollment", job.id, extra=_ids(job))
 
     async def _decide(self, job: Job) -> Decision:
         handler = self._handlers.get(job.kind)
@@ -228,6 +255,24 @@ async def _settled(write: asyncio.Future[T], what: str) -> T | None:
     except Exception:
         log.warning("could not finish %s before stopping; a job it holds waits for its lease", what)
         return None
+
+
+async def _outcomes(running: dict[asyncio.Task[Decision], Job]) -> list[tuple[Job, Decision]]:
+    """The next outcomes of the running jobs: the first to be known and those known within
+    FINISH_LINGER of it, taken out of `running`. A job whose handler raised has none: its lease
+    runs out and another attempt follows."""
+    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+    if len(done) < len(running):
+        more, _ = await asyncio.wait(running.keys() - done, timeout=FINISH_LINGER)
+        done |= more
+    outcomes: list[tuple[Job, Decision]] = []
+    for task in done:
+        job = running.pop(task)
+        if (error := task.exception()) is not None:
+            log.error("job %s failed unexpectedly", job.id, exc_info=error, extra=_ids(job))
+        else:
+            outcomes.append((job, task.result()))
+    return outcomes
 
 
 def _ids(job: Job) -> dict[str, str]:

@@ -129,6 +129,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def pool_config(settings: Settings) -> PoolConfig:
     return PoolConfig(
         workers=settings.job_workers,
+        batch=settings.job_batch,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
         policy=retry_policy(settings),

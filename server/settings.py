@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     job_backoff_cap_seconds: float = Field(default=900, ge=0)
     job_give_up_after_seconds: float = Field(default=86400, gt=0)  # from creation (or the admin's retry)
     job_workers: int = Field(default=2, ge=0)
+    job_batch: int = Field(default=4, ge=1)  # jobs one worker claims and runs at once
     job_lease_seconds: float = Field(default=30, gt=0)
     job_http_timeout_seconds: float = Field(default=10, gt=0)
     job_poll_seconds: float = Field(default=1, gt=0)  # the idle pool's longest sleep

@@ -16,10 +16,11 @@ that has just run its own jobs therefore goes idle without reading the queue aga
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import islice
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from domain.jobs import JobStatus
@@ -74,12 +75,16 @@ class Candidates:
         for doc in found:
             self._docs[doc["_id"]] = doc  # as read: newer than a copy kept since it was written
 
-    def pop(self, now: datetime) -> Doc | None:
-        """The first candidate claimable at `now`; a job written here but due later stays."""
-        for key, doc in self._docs.items():
-            if doc["status"] == JobStatus.RUNNING.value or doc["nextRunAt"] <= now:
-                return self._docs.pop(key)
-        return None
+    def pop(self, now: datetime, limit: int) -> list[Doc]:
+        """Up to `limit` candidates claimable at `now`, first known first; a job written here but
+        due later stays."""
+        claimable = (
+            key
+            for key, doc in self._docs.items()
+            if doc["status"] == JobStatus.RUNNING.value or doc["nextRunAt"] <= now
+        )
+        ready = list(islice(claimable, limit))
+        return [self._docs.pop(key) for key in ready]
 
 
 async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime, *, expired_leases: bool = True) -> list[Doc]:
@@ -101,9 +106,14 @@ async def ready_jobs(jobs: AsyncCollection[Doc], now: datetime, *, expired_lease
 
 
 async def take(
-    jobs: AsyncCollection[Doc], doc: Doc, worker_id: str, lease_seconds: float, now: datetime
-) -> Doc | None:
-    """The job `doc` claimed for `worker_id`, as stored now; None when it changed since read."""
+    jobs: AsyncCollection[Doc], docs: Sequence[Doc], worker_id: str, lease_seconds: float, now: datetime
+) -> list[Doc]:
+    """The jobs among `docs` now claimed for `worker_id`, as stored: one write for all of them.
+
+    Each claim's filter names the job as known, so one that changed since matches nothing and is
+    left out. The write's count tells when every claim matched (nearly always); only when some did
+    not does a read by `_id` tell which ones this write claimed.
+    """
     now = stored(now)
     fields = {
         "status": JobStatus.RUNNING.value,
@@ -113,10 +123,22 @@ async def take(
         "leaseExpiresAt": now + timedelta(seconds=lease_seconds),
         "updatedAt": now,
     }
-    # A document from before revisions has none: `None` matches the missing field.
-    revision = doc.get("revision")
-    read = {"_id": doc["_id"], "revision": revision, "status": doc["status"]}
-    result = await jobs.update_one(read, {"$set": fields, "$inc": {"attempts": 1, "revision": 1}})
-    if result.matched_count != 1:
-        return None
-    return doc | fields | {"attempts": doc["attempts"] + 1, "revision": (revision or 0) + 1}
+    writes: list[UpdateOne] = []
+    claimed: list[Doc] = []
+    for doc in docs:
+        # A document from before revisions has none: `None` matches the missing field.
+        revision = doc.get("revision")
+        read = {"_id": doc["_id"], "revision": revision, "status": doc["status"]}
+        writes.append(UpdateOne(read, {"$set": fields, "$inc": {"attempts": 1, "revision": 1}}))
+        claimed.append(doc | fields | {"attempts": doc["attempts"] + 1, "revision": (revision or 0) + 1})
+    if not writes:
+        return []
+    result = await jobs.bulk_write(writes, ordered=False)
+    if result.matched_count == len(writes):
+        return claimed
+    # This worker holds one claim write at a time, and every change bumps the revision: a job
+    # under this worker's lease at exactly the revision this write set is one it claimed.
+    ids = [doc["_id"] for doc in claimed]
+    held = jobs.find({"_id": {"$in": ids}, "leaseOwner": worker_id}, {"revision": 1})
+    revisions = {doc["_id"]: doc["revision"] async for doc in held}
+    return [doc for doc in claimed if revisions.get(doc["_id"]) == doc["revision"]]

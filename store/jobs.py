@@ -4,15 +4,15 @@ Every state change is one conditional update whose filter states its preconditio
 (claimable as read; still holding this claim; DEAD), so two workers never run one job at
 once and a worker whose lease was taken over cannot overwrite the newer outcome. Claims and
 outcomes update by `_id` (a point lookup for any store) and know their result without
-reading it back.
+reading it back. A worker's claims go in one command, and so do the outcomes it knows at
+once: each command is a round trip, and a record of its own in the store's retryable-write
+log, whatever the number of jobs it carries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
@@ -25,7 +25,6 @@ from domain.jobs import (
     JobKind,
     JobStats,
     JobStatus,
-    Verdict,
     job_id,
 )
 from domain.notifications import Notice
@@ -34,6 +33,7 @@ from store.audit import OUTBOX, outbox_document
 from store.database import Collections, Doc, insert_new, stored
 from store.job_claims import Candidates, take
 from store.job_docs import effect_jobs, job_from, keyed, new_job, notice_id, notice_job
+from store.job_outcomes import held_by, outcome_write
 from store.job_retention import COUNTS_COLLECTION, DEFAULT_RETENTION, SucceededCounts
 from store.job_stats import job_stats, oldest_pending
 from store.pages import keyset_page
@@ -52,23 +52,6 @@ JOB_INDEXES = [
     IndexModel([("createdAt", ASCENDING), ("_id", ASCENDING)], name="by_created"),
     IndexModel([("accessDirty", ASCENDING), ("updatedAt", ASCENDING)], name="by_access_dirty"),
 ]
-
-# Enough to see a pattern in an admin console; a job's document stays small.
-ERROR_HISTORY = 20
-
-
-def _held_by(job: Job) -> Doc:
-    # The claim is (owner, attempt): even the same worker id cannot finish an older claim.
-    return {
-        "_id": job.id,
-        "status": JobStatus.RUNNING.value,
-        "leaseOwner": job.lease_owner,
-        "attempts": job.attempts,
-    }
-
-
-def _mirrors_access(kind: JobKind) -> bool:
-    return kind in ACCESS_KINDS
 
 
 class MongoJobQueue:
@@ -123,70 +106,54 @@ class MongoJobQueue:
         doc = await self._jobs.find_one({"_id": job_id})
         return None if doc is None else job_from(doc)
 
-    async def claim_job(self, worker_id: str, lease_seconds: float, now: datetime) -> Job | None:
-        """The next ready job, claimed for `worker_id`; None when nothing is ready.
+    async def claim_jobs(self, worker_id: str, lease_seconds: float, now: datetime, limit: int) -> list[Job]:
+        """Up to `limit` ready jobs, claimed for `worker_id` in one write; empty when none is ready.
 
         Candidates (store/job_claims.py) are the jobs this process just wrote and those an indexed
-        read found; each claim is one update by `_id` whose filter names the revision known. A
-        stale candidate costs one update that matches nothing.
+        read found; each claim is an update by `_id` whose filter names the revision known, and
+        all of them go in one command. A stale candidate costs a claim that matches nothing.
         """
         fetched = self._candidates.read_due(now)
         if fetched:
             await self._candidates.read(self._jobs, now)
         while True:
-            while (candidate := self._candidates.pop(now)) is not None:
-                claimed = await take(self._jobs, candidate, worker_id, lease_seconds, now)
-                if claimed is not None:
-                    return job_from(claimed)
+            while candidates := self._candidates.pop(now, limit):
+                claimed = await take(self._jobs, candidates, worker_id, lease_seconds, now)
+                if claimed:
+                    return [job_from(doc) for doc in claimed]
             if fetched or not self._candidates.read_due(now):
-                return None
+                return []
             await self._candidates.read(self._jobs, now)
             fetched = True
 
-    async def finish(self, job: Job, decision: Decision, now: datetime) -> Job | None:
-        """Record the claimed attempt's outcome; None when the lease was lost meanwhile.
+    async def finish_jobs(self, outcomes: Sequence[tuple[Job, Decision]], now: datetime) -> list[Job | None]:
+        """Record claimed attempts' outcomes in one write; None for a job whose lease was lost.
 
-        One update by `_id`; the filter (this claim still held) means nothing else wrote the job
-        since it was claimed, so the outcome is known without reading it back.
+        Each is an update by `_id` whose filter (this claim still held) means nothing else wrote
+        the job since it was claimed, so the outcome is known without reading it back; only a
+        write that did not match them all reads which ones it wrote.
         """
         now = stored(now)
-        fields: Doc = {"leaseOwner": None, "leaseExpiresAt": None, "updatedAt": now}
-        update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
-        succeeded = decision.verdict is Verdict.SUCCEEDED
-        if succeeded:
-            # finishedAt: the TTL index (store.job_retention) deletes the job that long after.
-            fields |= {"status": JobStatus.SUCCEEDED.value, "nextRunAt": None, "lastError": None}
-            fields["finishedAt"] = now
-            if decision.result is not None:
-                fields["result"] = dict(decision.result)
-        else:
-            retry = decision.verdict is Verdict.RETRY
-            fields |= {
-                "status": (JobStatus.PENDING if retry else JobStatus.DEAD).value,
-                "nextRunAt": now + timedelta(seconds=decision.delay) if retry else None,
-                "lastError": decision.error,
-            }
-            entry = {"attempt": job.attempts, "error": decision.error, "at": now, "delay": decision.delay}
-            update["$push"] = {"errors": {"$each": [entry], "$slice": -ERROR_HISTORY}}
-        fields["accessDirty"] = _mirrors_access(job.kind)
-        written = await self._jobs.update_one(_held_by(job), update)
-        if written.matched_count != 1:
-            return None
-        if succeeded:
-            self._succeeded.add(now)
-            if self._succeeded.write_due:
-                await self._succeeded.write()
-        return replace(
-            job,
-            result=fields.get("result", job.result),
-            status=JobStatus(fields["status"]),
-            next_run_at=stored(fields["nextRunAt"]),
-            last_error=fields["lastError"],
-            updated_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            revision=job.revision + 1,
-        )
+        finished = [outcome_write(job, decision, now) for job, decision in outcomes]
+        if not finished:
+            return []
+        written = await self._jobs.bulk_write([write for write, _ in finished], ordered=False)
+        done = [job for _, job in finished]
+        jobs = list[Job | None](done) if written.matched_count == len(done) else await self._written(done)
+        for job in jobs:
+            if job is not None and job.status is JobStatus.SUCCEEDED:
+                self._succeeded.add(now)
+        if self._succeeded.write_due:
+            await self._succeeded.write()
+        return jobs
+
+    async def _written(self, finished: Sequence[Job]) -> list[Job | None]:
+        # A lease is lost only to another worker's claim, which sets its owner: a job at exactly
+        # the revision an outcome set, with no owner, is one this write finished.
+        ids = [job.id for job in finished]
+        cursor = self._jobs.find({"_id": {"$in": ids}}, {"revision": 1, "leaseOwner": 1})
+        now_at = {doc["_id"]: (doc["revision"], doc.get("leaseOwner")) async for doc in cursor}
+        return [job if now_at.get(job.id) == (job.revision, None) else None for job in finished]
 
     async def flush(self) -> None:
         await self._succeeded.write()
@@ -194,7 +161,7 @@ class MongoJobQueue:
     async def release(self, job: Job, now: datetime) -> bool:
         """Give an interrupted claim back at once (shutdown); the attempt is not counted."""
         result = await self._jobs.update_one(
-            _held_by(job),
+            held_by(job),
             {
                 "$set": {
                     "status": JobStatus.PENDING.value,

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
+from pymongo.monitoring import CommandListener
 
 from domain.enrollment import AccessStatus
 from domain.viewer import Role
+from integrations.job_endpoints import JobEndpoints
+from jobs.handlers import PostJob
+from jobs.pool import PoolConfig, WorkerPool
 from realtime.envelope import Envelope
+from realtime.hub import Hub
 from realtime.inbox import Inbox
+from server.runtime import build_services, job_targets, retry_policy
 from server.settings import Settings
 from store.database import Collections, Doc, connect
 from tests.jobs.stand_in_lms import StandInLms
@@ -144,3 +150,43 @@ async def access_is(db: Collections, enrollment_id: str, status: str) -> bool:
 
 async def job_has_status(jobs: Collections, job_id: str, status: str) -> bool:
     return str((await job_doc(jobs, job_id))["status"]) == status
+
+
+@contextlib.asynccontextmanager
+async def job_pool(
+    settings: Settings,
+    mongo_url: str,
+    *,
+    batch: int,
+    lease_seconds: float,
+    listeners: Sequence[CommandListener] = (),
+) -> AsyncIterator[WorkerPool]:
+    """One worker on a database client of its own (through a proxy, or heard by `listeners`),
+    posting to the settings' LMS and notifier; started by the test, stopped on the way out."""
+    mongo = connect(mongo_url, event_listeners=list(listeners))
+    targets = job_targets(settings)
+    assert targets is not None and settings.redis_url is not None
+    try:
+        collections = Collections.of(mongo, settings.mongodb_db)
+        # The connection the worker will use, opened before the test starts watching it.
+        await collections.jobs.find_one({})
+        services = build_services(settings, collections, Hub(settings.redis_url))
+        config = PoolConfig(
+            workers=1,
+            batch=batch,
+            lease_seconds=lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            policy=retry_policy(settings),
+        )
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
+            handlers = {
+                kind: PostJob(JobEndpoints(client, targets, 30), services.changes, config.policy)
+                for kind in targets
+            }
+            pool = WorkerPool(services.changes, handlers, config)
+            try:
+                yield pool
+            finally:
+                await pool.stop()
+    finally:
+        await mongo.close()

@@ -1,4 +1,4 @@
-"""A pool stopped while its claim is on the wire gives the claimed job back at once.
+"""A pool stopped while its claim is on the wire gives the claimed jobs back at once.
 
 The pool talks to the real store through a TCP proxy that can hold the store's replies: the
 claim reaches the store and is applied, but its answer waits. Stopping the pool then is the
@@ -9,20 +9,10 @@ RUNNING, invisible to every other instance, for a whole lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx2 as httpx
-
-from integrations.job_endpoints import JobEndpoints
-from jobs.handlers import PostJob
-from jobs.pool import RELEASE_TIMEOUT, PoolConfig, WorkerPool
-from realtime.hub import Hub
+from jobs.pool import RELEASE_TIMEOUT
 from sandbox.embedded import HOST, ManagedServer
-from server.runtime import build_services, job_targets, retry_policy
-from server.settings import Settings
-from store.database import Collections, connect
 from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
@@ -31,44 +21,13 @@ from tests.jobs.job_flows import (
     eventually,
     instance,
     job_doc,
+    job_pool,
     job_settings,
 )
 from tests.jobs.stand_in_lms import StandInLms
 from tests.proxy import HoldingProxy
 
 LEASE_SECONDS = 120  # far beyond the test: a job back in PENDING was released, not expired
-
-
-@contextlib.asynccontextmanager
-async def pool_through(proxy: HoldingProxy, settings: Settings) -> AsyncIterator[WorkerPool]:
-    """One worker whose every database call goes through the proxy; started by the test."""
-    mongo = connect(f"mongodb://{HOST}:{proxy.port}/?directConnection=true")
-    targets = job_targets(settings)
-    assert targets is not None
-    try:
-        collections = Collections.of(mongo, settings.mongodb_db)
-        # The connection the worker will claim on, opened while replies still flow.
-        await collections.jobs.find_one({})
-        assert settings.redis_url is not None
-        services = build_services(settings, collections, Hub(settings.redis_url))
-        config = PoolConfig(
-            workers=1,
-            lease_seconds=LEASE_SECONDS,
-            poll_seconds=settings.job_poll_seconds,
-            policy=retry_policy(settings),
-        )
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
-            handlers = {
-                kind: PostJob(JobEndpoints(client, targets, 30), services.changes, config.policy)
-                for kind in targets
-            }
-            pool = WorkerPool(services.changes, handlers, config)
-            try:
-                yield pool
-            finally:
-                await pool.stop()
-    finally:
-        await mongo.close()
 
 
 async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
@@ -90,9 +49,10 @@ async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
             orphan = {"status": "RUNNING", "leaseOwner": "gone:0", "leaseExpiresAt": datetime.now(UTC)}
             await db.jobs.update_one({"_id": key}, {"$set": orphan, "$inc": {"attempts": 1}})
 
-            async with pool_through(proxy, settings) as pool:
+            proxied = f"mongodb://{HOST}:{proxy.port}/?directConnection=true"
+            async with job_pool(settings, proxied, batch=4, lease_seconds=LEASE_SECONDS) as pool:
                 # A claim reads the ready jobs (the expired leases, then the due ones: two replies
-                # let through) and then writes the claim: that write's answer is held.
+                # let through) and then writes the claim of all of them: that write's answer is held.
                 proxy.hold(after_replies=2)
                 pool.start()
 
@@ -109,11 +69,15 @@ async def test_a_pool_stopped_mid_claim_gives_the_claimed_job_back(
                 async with asyncio.timeout(30):
                     await stopping
 
-            # Given back at once, the dead worker's attempt still counted; the other job untouched.
+            # Every job of the batch was claimed and given back at once (a revision each), the dead
+            # worker's attempt still counted.
             released = await job_doc(db, key)
             assert (released["status"], released["attempts"], released["leaseOwner"]) == ("PENDING", 1, None)
-            notify = await job_doc(db, f"{enrollment_id}:notify_student")
-            assert (notify["status"], notify["attempts"]) == ("PENDING", 0)
+            others = [doc async for doc in db.jobs.find({"_id": {"$ne": key}})]
+            assert f"{enrollment_id}:notify_student" in [doc["_id"] for doc in others]
+            states = {(doc["status"], doc["attempts"], doc["revision"]) for doc in others}
+            assert states == {("PENDING", 0, 2)}
+            assert released["revision"] == 2
             assert lms.calls == []
     finally:
         await proxy.close()

@@ -29,11 +29,8 @@ async def test_a_job_written_again_is_left_as_it_got_to_and_new_ones_are_written
     assert woken == [False]
     provision = job_id(first.id, JobKind.PROVISION_ACCESS)
     now = datetime.now(UTC) + timedelta(seconds=1)
-    claimed = None
-    while claimed is None or claimed.id != provision:
-        claimed = await queue.claim_job("w", 30, now)
-        assert claimed is not None
-    done = await queue.finish(claimed, Decision(Verdict.SUCCEEDED), now)
+    [claimed] = [job for job in await queue.claim_jobs("w", 30, now, 8) if job.id == provision]
+    [done] = await queue.finish_jobs([(claimed, Decision(Verdict.SUCCEEDED))], now)
     assert done is not None and done.status is JobStatus.SUCCEEDED
 
     # The same approval again, beside a new one and a notice: only the new jobs are written.

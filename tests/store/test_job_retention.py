@@ -32,10 +32,9 @@ async def test_success_sets_finished_at_and_dead_jobs_keep_none(store: StoreEnv)
     queue = queue_of(store)
     await queue.enqueue_effects([enrollment(EnrollmentStatus.APPROVED)], [], [])
     now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after nextRunAt
-    first, second = [await queue.claim_job("w", 30, now) for _ in range(2)]
-    assert first is not None and second is not None
-    assert await queue.finish(first, Decision(Verdict.SUCCEEDED), now) is not None
-    assert await queue.finish(second, Decision(Verdict.DEAD, error="HTTP 400"), now) is not None
+    first, second = await queue.claim_jobs("w", 30, now, 2)
+    outcomes = [(first, Decision(Verdict.SUCCEEDED)), (second, Decision(Verdict.DEAD, error="HTTP 400"))]
+    assert None not in await queue.finish_jobs(outcomes, now)
     jobs = store.collections.jobs
     succeeded = await jobs.find_one({"_id": first.id})
     dead = await jobs.find_one({"_id": second.id})
@@ -49,9 +48,9 @@ async def test_success_sets_finished_at_and_dead_jobs_keep_none(store: StoreEnv)
     later = now + timedelta(minutes=5)
     retried_by = AuditEntry(f"retryJob:{second.id}", later, Actor(ActorKind.ADMIN, "admin-1"), "retryJob")
     assert await queue.retry_dead(second.id, later, retried_by) is not None
-    again = await queue.claim_job("w", 30, later)
-    assert again is not None and again.id == second.id
-    assert await queue.finish(again, Decision(Verdict.SUCCEEDED), later) is not None
+    [again] = await queue.claim_jobs("w", 30, later, 2)
+    assert again.id == second.id
+    assert None not in await queue.finish_jobs([(again, Decision(Verdict.SUCCEEDED))], later)
     retried = await jobs.find_one({"_id": second.id})
     assert retried is not None and retried["finishedAt"].replace(tzinfo=UTC) == later
     assert (await queue.stats(later)).succeeded == 2
@@ -116,10 +115,9 @@ async def test_successes_are_held_in_memory_until_the_queue_is_flushed(store: St
     stored = SucceededCounts(store.collections.db[COUNTS_COLLECTION], 7 * DAY)  # the store alone
     before = await stored.total(now), (await queue.stats(now)).succeeded
     for _ in range(2):
-        job = await queue.claim_job("w", 30, now)
-        assert job is not None
-        assert await queue.finish(job, Decision(Verdict.SUCCEEDED), now) is not None
-    assert await queue.claim_job("w", 30, now) is None
+        [job] = await queue.claim_jobs("w", 30, now, 1)
+        assert None not in await queue.finish_jobs([(job, Decision(Verdict.SUCCEEDED))], now)
+    assert await queue.claim_jobs("w", 30, now, 1) == []
     # Counted at once by the queue that ran them, but held in memory: not a write per job.
     assert (await stored.total(now), (await queue.stats(now)).succeeded) == (before[0], before[1] + 2)
     await queue.flush()  # what the idle pool does about once a poll, and at its stop
