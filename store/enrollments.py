@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from domain.actors import Cause
 from domain.enrollment import (
@@ -17,10 +19,11 @@ from domain.enrollment import (
     Enrollment,
 )
 from domain.enrollment_filter import EnrollmentFilter
+from domain.group_commit import GroupCommit
 from domain.jobs import Job
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
-from store.database import Collections, Doc, new_id
+from store.database import DUPLICATE_KEY, Collections, Doc, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
 from store.enrollment_query import SORT, filter_query
 from store.indexes import ONE_ACTIVE_INDEX
@@ -31,25 +34,51 @@ from store.transitions import lapse_filter, lapse_update, literal, transition_fi
 _LATEST = [("userId", 1), ("courseId", 1), ("version", -1)]
 
 
+@dataclass
+class _Insert:
+    doc: Doc
+    refused: Mapping[str, Any] | None = None  # the store's write error, when it refused the document
+
+
 class MongoEnrollmentStore:
     def __init__(self, collections: Collections) -> None:
         self._enrollments = collections.enrollments
+        self._inserts = GroupCommit(self._insert_many)
 
     def new_id(self) -> str:
         return new_id()
 
     async def insert(self, draft: NewEnrollment) -> Enrollment | None:
-        """None when the user already has an active enrollment in the course."""
-        doc = draft_document(draft)
+        """None when the user already has an active enrollment in the course.
+
+        A plain insert: the document is known as written, times included, so nothing is read
+        back. Inserts made at once share one unordered `insert_many` (a group commit), which
+        says which documents a unique index refused.
+        """
+        insert = _Insert(draft_document(draft))
+        await self._inserts.submit(insert)
+        refused = insert.refused
+        if refused is None:
+            return enrollment_from(insert.doc)
+        if await self._enrollments.find_one({"_id": insert.doc["_id"]}, {"_id": 1}):
+            # Its id is new: an earlier try of this very insert got it written (a batch that
+            # failed as a whole is written again one by one), whichever index now refuses it.
+            return enrollment_from(insert.doc)
+        if refused.get("code") != DUPLICATE_KEY:
+            raise WriteError(refused.get("errmsg", "insert refused"), refused.get("code"), dict(refused))
+        if ONE_ACTIVE_INDEX in str(refused.get("errmsg")) or "userId" in (refused.get("keyPattern") or {}):
+            return None  # the user has an active enrollment in the course
+        raise DuplicateKeyError(refused.get("errmsg", "duplicate key"), DUPLICATE_KEY, dict(refused))
+
+    async def _insert_many(self, inserts: list[_Insert]) -> None:
         try:
-            # A plain insert: the document is known as written, times included, so nothing is
-            # read back (an upsert returning it cost a findAndModify per enroll).
-            await self._enrollments.insert_one(doc)
-        except DuplicateKeyError as exc:
-            if ONE_ACTIVE_INDEX in str(exc) or "userId" in str(exc.details or ""):
-                return None
-            raise
-        return enrollment_from(doc)
+            await self._enrollments.insert_many([insert.doc for insert in inserts], ordered=False)
+        except BulkWriteError as failed:
+            errors = failed.details.get("writeErrors") or []
+            if not errors:
+                raise
+            for error in errors:
+                inserts[error["index"]].refused = error
 
     async def get(self, enrollment_id: str) -> Enrollment | None:
         doc = await self._enrollments.find_one({"_id": enrollment_id})

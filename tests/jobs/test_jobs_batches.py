@@ -4,15 +4,14 @@ together in one write, without holding a known outcome back for a slow call."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
 from jobs.pool import WorkerPool
 from sandbox.embedded import ManagedServer
 from store.database import Collections
+from tests.commands import CommandLog
 from tests.jobs.job_flows import (
     approve,
     awaiting_approval,
@@ -27,29 +26,27 @@ from tests.jobs.job_flows import (
 from tests.jobs.stand_in_lms import Reply, StandInLms
 
 
-@dataclass
-class JobWrites(CommandListener):
-    """The jobs each claim write and each outcome write carried, in order."""
+def claims(commands: CommandLog) -> list[set[str]]:
+    """The jobs each claim write (which sets them RUNNING) carried, in order."""
+    return [_ids(update) for update in commands.of("update", "jobs") if _sets_running(update)]
 
-    claims: list[set[str]] = field(default_factory=list)
-    outcomes: list[set[str]] = field(default_factory=list)
 
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name != "update" or event.command.get("update") != "jobs":
-            return
-        statements: list[dict[str, Any]] = list(event.command["updates"])
-        ids = {statement["q"]["_id"] for statement in statements}
-        first = statements[0]
-        if first["u"].get("$set", {}).get("status") == "RUNNING":
-            self.claims.append(ids)
-        elif first["q"].get("status") == "RUNNING" and "leaseOwner" in first["q"]:
-            self.outcomes.append(ids)
+def outcomes(commands: CommandLog) -> list[set[str]]:
+    """The jobs each outcome write (which requires the claim held) carried, in order."""
+    return [_ids(update) for update in commands.of("update", "jobs") if _requires_claim(update)]
 
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
 
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
+def _sets_running(update: Mapping[str, Any]) -> bool:
+    return bool(update["updates"][0]["u"].get("$set", {}).get("status") == "RUNNING")
+
+
+def _requires_claim(update: Mapping[str, Any]) -> bool:
+    held = update["updates"][0]["q"]
+    return "leaseOwner" in held and held.get("status") == "RUNNING"
+
+
+def _ids(update: Mapping[str, Any]) -> set[str]:
+    return {statement["q"]["_id"] for statement in update["updates"]}
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class Approved:
 
 @contextlib.asynccontextmanager
 async def approved_jobs(
-    mongo_server: ManagedServer, redis_server: ManagedServer, lms: StandInLms, writes: JobWrites
+    mongo_server: ManagedServer, redis_server: ManagedServer, lms: StandInLms, writes: CommandLog
 ) -> AsyncIterator[Approved]:
     """An approval's jobs, written by an app without workers, and a pool (batches of 8) on a
     database client `writes` hears."""
@@ -83,7 +80,7 @@ async def test_ready_jobs_are_claimed_in_one_write_and_outcomes_known_together_s
 ) -> None:
     # Every call answered after the same pause: the batch's calls end together.
     lms = StandInLms(default=Reply(delay=0.2))
-    writes = JobWrites()
+    writes = CommandLog()
     async with approved_jobs(mongo_server, redis_server, lms, writes) as approved:
         db = approved.db
         ready = {doc["_id"] async for doc in db.jobs.find({}, {"_id": 1})}
@@ -92,10 +89,10 @@ async def test_ready_jobs_are_claimed_in_one_write_and_outcomes_known_together_s
         await eventually(lambda: job_has_status(db, approved.job("provision_access"), "SUCCEEDED"))
         await eventually(lambda: _none_left(db))
 
-    assert writes.claims[0] == ready
-    assert writes.outcomes[0] == ready
+    assert claims(writes)[0] == ready
+    assert outcomes(writes)[0] == ready
     # The access job's success then wrote one more notice (access is ready): its own batch.
-    assert all(claim.isdisjoint(ready) for claim in writes.claims[1:])
+    assert all(claim.isdisjoint(ready) for claim in claims(writes)[1:])
 
 
 async def _none_left(db: Collections) -> bool:
@@ -107,18 +104,18 @@ async def test_an_outcome_is_written_without_waiting_for_a_slow_call_of_its_batc
 ) -> None:
     # The LMS holds its call until released; the notifier answers at once.
     lms = StandInLms(script=[Reply(hold=True)])
-    writes = JobWrites()
+    writes = CommandLog()
     async with approved_jobs(mongo_server, redis_server, lms, writes) as approved:
         db, provision, notify = approved.db, approved.job("provision_access"), approved.job("notify_student")
         approved.pool.start()
         await eventually(lambda: job_has_status(db, notify, "SUCCEEDED"))
         # Written while the batch's LMS call is still out.
         assert await job_has_status(db, provision, "RUNNING")
-        assert len(lms.calls) >= 2 and provision in writes.claims[0] and notify in writes.claims[0]
-        assert provision not in set().union(*writes.outcomes)
+        assert len(lms.calls) >= 2 and provision in claims(writes)[0] and notify in claims(writes)[0]
+        assert provision not in set().union(*outcomes(writes))
         lms.release()  # answered 499: the job's own outcome, a write of its own
         await eventually(lambda: _left_running(db, provision))
-    assert any(outcome == {provision} for outcome in writes.outcomes)
+    assert any(outcome == {provision} for outcome in outcomes(writes))
 
 
 async def _left_running(db: Collections, job_id: str) -> bool:

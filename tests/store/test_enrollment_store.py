@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from domain.actors import Actor, ActorKind, Cause
 from domain.enrollment import Action, EnrollmentStatus, PaymentMethod, next_status
 from domain.money import Money
 from domain.ports import NewEnrollment, TransitionExtras
 from domain.services import Services
+from sandbox.embedded import ManagedServer
+from store.database import Collections, connect
+from store.enrollments import MongoEnrollmentStore
 from store.transitions import hold_not_overdue, transition_filter
+from tests.commands import CommandLog
 from tests.store.conftest import StoreEnv, unique
 
 PAIRS = list(itertools.product(EnrollmentStatus, Action))
@@ -146,3 +153,41 @@ def test_only_a_transition_a_lapse_could_refuse_carries_the_lapse_guard() -> Non
     # A settled payment starts where holds lapse: an overdue hold must be lapsed first.
     guard = transition_filter("e1", Action.SETTLE_PAYMENT, now)["holdExpiresAt"]
     assert guard == hold_not_overdue(now)["holdExpiresAt"]
+
+
+async def test_inserts_at_once_share_one_write_and_only_the_second_of_a_pair_is_refused(
+    store: StoreEnv, mongo_server: ManagedServer
+) -> None:
+    commands = CommandLog()
+    client = connect(mongo_server.url, event_listeners=[commands])
+    try:
+        enrollments = MongoEnrollmentStore(Collections.of(client, store.collections.db.name))
+        services, status = store.services, EnrollmentStatus.AWAITING_APPROVAL
+        twice = unique("u")
+        drafts = [draft(services, status, unique("u"), "c1") for _ in range(5)]
+        drafts += [draft(services, status, twice, "c2"), draft(services, status, twice, "c2")]
+        created = await asyncio.gather(*(enrollments.insert(new) for new in drafts))
+    finally:
+        await client.close()
+    # One command for the requests that came at once.
+    assert [len(insert["documents"]) for insert in commands.of("insert", "enrollments")] == [7]
+    assert [enrollment is not None for enrollment in created] == [True] * 6 + [False]
+    written = store.collections.enrollments.find({"_id": {"$in": [new.id for new in drafts]}})
+    assert {doc["_id"] async for doc in written} == {new.id for new in drafts[:6]}
+
+
+async def test_an_insert_tried_again_finds_its_own_document_and_a_clash_of_references_raises(
+    store: StoreEnv,
+) -> None:
+    services, status = store.services, EnrollmentStatus.AWAITING_APPROVAL
+    first = draft(services, status, unique("u"), "c1")
+    assert await services.enrollments.insert(first) is not None
+    # Written already, by its own id (a batch that failed as a whole is written one by one).
+    again = await services.enrollments.insert(first)
+    assert again is not None and again.id == first.id
+    # Not the one-active index: not "already enrolled", and nothing is written.
+    clash = draft(services, status, unique("u"), "c1")
+    clash = dataclasses.replace(clash, payment_reference=first.payment_reference)
+    with pytest.raises(DuplicateKeyError):
+        await services.enrollments.insert(clash)
+    assert await services.enrollments.get(clash.id) is None

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
 from domain.enrollment import Enrollment, EnrollmentStatus
 from domain.jobs import Decision, JobKind, JobStatus, Verdict, job_id
@@ -19,6 +18,7 @@ from store.database import Collections, connect
 from store.job_claims import LEASE_CHECK_EVERY, READ_EVERY
 from store.job_docs import keyed, new_job
 from store.jobs import MongoJobQueue
+from tests.commands import CommandLog
 from tests.domain.test_card_rules import enrollment
 from tests.store.conftest import StoreEnv, unique
 
@@ -44,28 +44,6 @@ async def test_an_expired_lease_is_taken_again_at_the_next_check(store: StoreEnv
     assert again.id == first.id and again.attempts == 2
 
 
-class JobCommands(CommandListener):
-    """Counts the reads and the writes of the jobs collection a client sends."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-        self.writes = 0
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command.get(event.command_name) != "jobs":
-            return
-        if event.command_name == "find":
-            self.reads += 1
-        elif event.command_name == "update":
-            self.writes += 1
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-
 def approved() -> Enrollment:
     return dataclasses.replace(enrollment(EnrollmentStatus.APPROVED), id=unique("e"))
 
@@ -73,13 +51,13 @@ def approved() -> Enrollment:
 @dataclasses.dataclass(frozen=True)
 class Watched:
     queue: MongoJobQueue  # on a client of its own, whose reads of the jobs are counted
-    commands: JobCommands
+    commands: CommandLog
     now: datetime  # when the queue was first read, and found nothing ready
 
 
 @pytest.fixture
 async def watched(store: StoreEnv, mongo_server: ManagedServer) -> AsyncIterator[Watched]:
-    commands = JobCommands()
+    commands = CommandLog()
     client = connect(mongo_server.url, event_listeners=[commands])
     try:
         queue = MongoJobQueue(Collections.of(client, store.collections.db.name))
@@ -96,15 +74,16 @@ async def test_jobs_written_here_are_claimed_without_reading_the_queue(
     queue, commands, now = watched.queue, watched.commands, watched.now
     first, second, third = approved(), approved(), approved()
     await queue.enqueue_effects([first, second], [], [])
-    commands.reads = commands.writes = 0
+    commands.clear()
     claimed = await queue.claim_jobs("w", 30, now + timedelta(milliseconds=100), 3)
     assert [(job.enrollment_id, job.kind) for job in claimed] == [
         (first.id, JobKind.PROVISION_ACCESS),
         (first.id, JobKind.NOTIFY_STUDENT),
         (second.id, JobKind.PROVISION_ACCESS),
     ]
-    assert commands.reads == 0  # under a second since the last read, with jobs of its own in hand
-    assert commands.writes == 1  # three claims, one command
+    # Under a second since the last read, with jobs of its own in hand: no read; three claims, one
+    # command.
+    assert _writes_and_reads(commands) == (1, 0)
 
     # Another process's job is found by the read a second after the last one, though this
     # process still has a job of its own; it is claimed before jobs written after that read.
@@ -112,7 +91,7 @@ async def test_jobs_written_here_are_claimed_without_reading_the_queue(
     await store.collections.jobs.insert_one(other)
     later = now + READ_EVERY
     [own] = await queue.claim_jobs("w", 30, later, 1)
-    assert commands.reads > 0
+    assert len(commands.of("find", "jobs")) > 0
     assert (own.enrollment_id, own.kind) == (second.id, JobKind.NOTIFY_STUDENT)
     await queue.enqueue_effects([third], [], [])
     rest = await queue.claim_jobs("w", 30, later, 4)
@@ -131,21 +110,21 @@ async def test_a_pool_out_of_its_own_jobs_reads_the_queue_only_when_something_el
     mine = approved()
     await queue.enqueue_effects([mine], [], [])
     soon = now + timedelta(milliseconds=100)
-    commands.reads = 0
+    commands.clear()
     claimed = [await queue.claim_jobs("w", 30, soon, 1) for _ in range(3)]
     assert [[job.enrollment_id for job in jobs] for jobs in claimed] == [[mine.id], [mine.id], []]
-    assert commands.reads == 0  # its own jobs done: idle without reading the queue
+    assert len(commands.of("find", "jobs")) == 0  # its own jobs done: idle without reading the queue
 
     # Another process's job: the scheduler's look at when the next job is due sees it due, and
     # the claim that follows reads the queue and takes it.
     other = keyed(unique("other"), new_job(mine, JobKind.NOTIFY_ADMINS, now - timedelta(minutes=1)))
     await store.collections.jobs.insert_one(other)
-    assert await queue.claim_jobs("w", 30, soon, 1) == [] and commands.reads == 0
+    assert await queue.claim_jobs("w", 30, soon, 1) == [] and len(commands.of("find", "jobs")) == 0
     due = await queue.next_due(soon)
     assert due is not None and due <= soon
-    commands.reads = 0
+    commands.clear()
     [taken] = await queue.claim_jobs("w", 30, soon, 1)
-    assert taken.id == other["_id"] and commands.reads == 1
+    assert taken.id == other["_id"] and len(commands.of("find", "jobs")) == 1
 
 
 async def test_a_batch_claims_the_jobs_as_known_and_leaves_one_taken_meanwhile(
@@ -159,7 +138,7 @@ async def test_a_batch_claims_the_jobs_as_known_and_leaves_one_taken_meanwhile(
     await store.collections.jobs.update_one(
         {"_id": taken}, {"$set": {"status": "RUNNING", "leaseOwner": "other"}, "$inc": {"revision": 1}}
     )
-    commands.reads = commands.writes = 0
+    commands.clear()
     claimed = await queue.claim_jobs("w", 30, now + timedelta(milliseconds=100), 4)
     assert [job.id for job in claimed] == [
         job_id(first.id, JobKind.PROVISION_ACCESS),
@@ -167,7 +146,7 @@ async def test_a_batch_claims_the_jobs_as_known_and_leaves_one_taken_meanwhile(
         job_id(second.id, JobKind.NOTIFY_STUDENT),
     ]
     # One write for the batch; its count fell short, so one read said which claims matched.
-    assert (commands.writes, commands.reads) == (1, 1)
+    assert _writes_and_reads(commands) == (1, 1)
     for job in claimed:
         doc = await store.collections.jobs.find_one({"_id": job.id})
         assert doc is not None
@@ -187,14 +166,18 @@ async def test_outcomes_go_in_one_write_and_a_lost_lease_is_told_apart(
     await store.collections.jobs.update_one(
         {"_id": notify.id}, {"$set": {"leaseOwner": "other"}, "$inc": {"attempts": 1, "revision": 1}}
     )
-    commands.reads = commands.writes = 0
+    commands.clear()
     provisioned = Decision(Verdict.SUCCEEDED, result={"accountId": "a-1"})
     outcomes = [(provision, provisioned), (notify, Decision(Verdict.SUCCEEDED))]
     done, lost = await queue.finish_jobs(outcomes, soon)
     assert lost is None
     assert done is not None and (done.status, done.result) == (JobStatus.SUCCEEDED, {"accountId": "a-1"})
-    assert (commands.writes, commands.reads) == (1, 1)
+    assert _writes_and_reads(commands) == (1, 1)
     written = await store.collections.jobs.find_one({"_id": provision.id})
     assert written is not None and (written["status"], written["revision"]) == ("SUCCEEDED", done.revision)
     other = await store.collections.jobs.find_one({"_id": notify.id})
     assert other is not None and (other["status"], other["leaseOwner"]) == ("RUNNING", "other")
+
+
+def _writes_and_reads(commands: CommandLog) -> tuple[int, int]:
+    return len(commands.of("update", "jobs")), len(commands.of("find", "jobs"))
