@@ -268,7 +268,9 @@ async def _outcomes(running: dict[asyncio.Task[Decision], Job]) -> list[tuple[Jo
     outcomes: list[tuple[Job, Decision]] = []
     for task in done:
         job = running.pop(task)
-        if (error := task.exception()) is not None:
+        if task.cancelled():  # by its handler, not by a stop (that cancels the worker, not here)
+            log.error("job %s was cancelled by its handler", job.id, extra=_ids(job))
+        elif (error := task.exception()) is not None:
             log.error("job %s failed unexpectedly", job.id, exc_info=error, extra=_ids(job))
         else:
             outcomes.append((job, task.result()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +12,10 @@ import httpx2 as httpx
 from pymongo.monitoring import CommandListener
 
 from domain.enrollment import AccessStatus
+from domain.jobs import JobKind
 from domain.viewer import Role
 from integrations.job_endpoints import JobEndpoints
-from jobs.handlers import PostJob
+from jobs.handlers import JobHandler, PostJob
 from jobs.pool import PoolConfig, WorkerPool
 from realtime.envelope import Envelope
 from realtime.hub import Hub
@@ -160,9 +161,11 @@ async def job_pool(
     batch: int,
     lease_seconds: float,
     listeners: Sequence[CommandListener] = (),
+    handlers: Mapping[JobKind, JobHandler] | None = None,
 ) -> AsyncIterator[WorkerPool]:
     """One worker on a database client of its own (through a proxy, or heard by `listeners`),
-    posting to the settings' LMS and notifier; started by the test, stopped on the way out."""
+    posting to the settings' LMS and notifier unless `handlers` replace some of them; started by
+    the test, stopped on the way out."""
     mongo = connect(mongo_url, event_listeners=list(listeners))
     targets = job_targets(settings)
     assert targets is not None and settings.redis_url is not None
@@ -179,11 +182,11 @@ async def job_pool(
             policy=retry_policy(settings),
         )
         async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
-            handlers = {
+            posts: dict[JobKind, JobHandler] = {
                 kind: PostJob(JobEndpoints(client, targets, 30), services.changes, config.policy)
                 for kind in targets
             }
-            pool = WorkerPool(services.changes, handlers, config)
+            pool = WorkerPool(services.changes, posts | dict(handlers or {}), config)
             try:
                 yield pool
             finally:

@@ -3,14 +3,21 @@ together in one write, without holding a known outcome back for a slow call."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from domain.enrollment import Enrollment
+from domain.jobs import Decision, Job, JobKind
+from jobs.handlers import JobHandler
 from jobs.pool import WorkerPool
 from sandbox.embedded import ManagedServer
 from store.database import Collections
+from store.enrollment_docs import enrollment_from
+from store.job_docs import keyed, new_job
 from tests.commands import CommandLog
 from tests.jobs.job_flows import (
     approve,
@@ -61,7 +68,11 @@ class Approved:
 
 @contextlib.asynccontextmanager
 async def approved_jobs(
-    mongo_server: ManagedServer, redis_server: ManagedServer, lms: StandInLms, writes: CommandLog
+    mongo_server: ManagedServer,
+    redis_server: ManagedServer,
+    lms: StandInLms,
+    writes: CommandLog,
+    handlers: Mapping[JobKind, JobHandler] | None = None,
 ) -> AsyncIterator[Approved]:
     """An approval's jobs, written by an app without workers, and a pool (batches of 8) on a
     database client `writes` hears."""
@@ -70,7 +81,9 @@ async def approved_jobs(
         await create_course(app)
         enrollment_id = await awaiting_approval(app, "stu-b")
         await approve(app, enrollment_id)
-        pool = job_pool(settings, mongo_server.url, batch=8, lease_seconds=30, listeners=[writes])
+        pool = job_pool(
+            settings, mongo_server.url, batch=8, lease_seconds=30, listeners=[writes], handlers=handlers
+        )
         async with pool as started_later:
             yield Approved(db, enrollment_id, started_later)
 
@@ -120,3 +133,51 @@ async def test_an_outcome_is_written_without_waiting_for_a_slow_call_of_its_batc
 
 async def _left_running(db: Collections, job_id: str) -> bool:
     return not await job_has_status(db, job_id, "RUNNING")
+
+
+class Raises:
+    async def run(self, job: Job) -> Decision:
+        raise RuntimeError(f"a bug in the handler of {job.id}")
+
+
+class CancelsItself:
+    async def run(self, job: Job) -> Decision:
+        raise asyncio.CancelledError
+
+
+async def test_a_handler_that_raises_or_cancels_loses_only_its_own_outcome(
+    mongo_server: ManagedServer, redis_server: ManagedServer
+) -> None:
+    lms = StandInLms()
+    writes = CommandLog()
+    handlers: dict[JobKind, JobHandler] = {
+        JobKind.PROVISION_ACCESS: Raises(),
+        JobKind.NOTIFY_ADMINS: CancelsItself(),
+    }
+    async with approved_jobs(mongo_server, redis_server, lms, writes, handlers) as approved:
+        db, provision, notify = approved.db, approved.job("provision_access"), approved.job("notify_student")
+        enrollment = await _enrollment_of(approved)
+        # Another kind of job, cancelled by its own handler, in the same batch.
+        alert = _job(f"{enrollment.id}:alert", enrollment, JobKind.NOTIFY_ADMINS)
+        await db.jobs.insert_one(alert)
+        approved.pool.start()
+        await eventually(lambda: job_has_status(db, notify, "SUCCEEDED"))
+        # Theirs wait for the lease to run out, and another attempt follows.
+        for held in (provision, alert["_id"]):
+            assert await job_has_status(db, held, "RUNNING")
+        assert [outcome for outcome in outcomes(writes) if outcome & {provision, alert["_id"]}] == []
+        # The worker carries on.
+        later = _job(f"{enrollment.id}:later", enrollment, JobKind.NOTIFY_STUDENT)
+        await db.jobs.insert_one(later)
+        approved.pool.wake()
+        await eventually(lambda: job_has_status(db, later["_id"], "SUCCEEDED"))
+
+
+async def _enrollment_of(approved: Approved) -> Enrollment:
+    doc = await approved.db.enrollments.find_one({"_id": approved.enrollment_id})
+    assert doc is not None
+    return enrollment_from(doc)
+
+
+def _job(key: str, enrollment: Enrollment, kind: JobKind) -> dict[str, Any]:
+    return keyed(key, new_job(enrollment, kind, datetime.now(UTC)))
