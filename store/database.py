@@ -11,7 +11,7 @@ from typing import Any, overload
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, WriteError
 
 Doc = dict[str, Any]
 
@@ -58,20 +58,29 @@ def stored(moment: datetime | None) -> datetime | None:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+async def insert_each(collection: AsyncCollection[Doc], docs: Sequence[Doc]) -> dict[int, Doc]:
+    """Inserts `docs` unordered, in one round trip: every document is tried. The write error of
+    each one the store refused (a unique index), by its position; what failed the command as a
+    whole is raised."""
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as failed:
+        errors: list[Doc] = failed.details.get("writeErrors") or []
+        if not errors:
+            raise
+        return {error["index"]: error for error in errors}
+    return {}
+
+
 async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc]) -> int:
     """Inserts `docs`, each unless its `_id` is already there; how many were new.
 
-    Unordered, one round trip: every document is tried, and one already written (a retry, a
-    sweep, a copy cut short by a crash) is refused by its id and changes nothing. Cheaper than
-    an upsert per document, which first has to look for it."""
+    One already written (a retry, a sweep, a copy cut short by a crash) is refused by its id and
+    changes nothing. Cheaper than an upsert per document, which first has to look for it."""
     if not docs:
         return 0
-    try:
-        result = await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as failed:
-        errors = failed.details.get("writeErrors", [])
-        if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        inserted: int = failed.details.get("nInserted", 0)
-        return inserted
-    return len(result.inserted_ids)
+    refused = await insert_each(collection, docs)
+    for error in refused.values():
+        if error.get("code") != DUPLICATE_KEY:
+            raise WriteError(error.get("errmsg", "insert refused"), error.get("code"), error)
+    return len(docs) - len(refused)

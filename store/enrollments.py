@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import DuplicateKeyError, WriteError
 
 from domain.actors import Cause
 from domain.enrollment import (
@@ -23,7 +23,7 @@ from domain.group_commit import GroupCommit
 from domain.jobs import Job
 from domain.ports import NewEnrollment, Page, TransitionExtras
 from store.access import access_filter, access_update
-from store.database import DUPLICATE_KEY, Collections, Doc, new_id
+from store.database import DUPLICATE_KEY, Collections, Doc, insert_each, new_id
 from store.enrollment_docs import SUMMARY, draft_document, enrollment_from
 from store.enrollment_query import SORT, filter_query
 from store.indexes import ONE_ACTIVE_INDEX
@@ -71,14 +71,9 @@ class MongoEnrollmentStore:
         raise DuplicateKeyError(refused.get("errmsg", "duplicate key"), DUPLICATE_KEY, dict(refused))
 
     async def _insert_many(self, inserts: list[_Insert]) -> None:
-        try:
-            await self._enrollments.insert_many([insert.doc for insert in inserts], ordered=False)
-        except BulkWriteError as failed:
-            errors = failed.details.get("writeErrors") or []
-            if not errors:
-                raise
-            for error in errors:
-                inserts[error["index"]].refused = error
+        refused = await insert_each(self._enrollments, [insert.doc for insert in inserts])
+        for index, error in refused.items():
+            inserts[index].refused = error
 
     async def get(self, enrollment_id: str) -> Enrollment | None:
         doc = await self._enrollments.find_one({"_id": enrollment_id})

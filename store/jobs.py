@@ -140,9 +140,8 @@ class MongoJobQueue:
         written = await self._jobs.bulk_write([write for write, _ in finished], ordered=False)
         done = [job for _, job in finished]
         jobs = list[Job | None](done) if written.matched_count == len(done) else await self._written(done)
-        for job in jobs:
-            if job is not None and job.status is JobStatus.SUCCEEDED:
-                self._succeeded.add(now)
+        if succeeded := sum(1 for job in jobs if job is not None and job.status is JobStatus.SUCCEEDED):
+            self._succeeded.add(now, succeeded)
         if self._succeeded.write_due:
             await self._succeeded.write()
         return jobs
