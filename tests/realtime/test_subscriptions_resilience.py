@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx2 as httpx
+import pytest
 from redis.asyncio import Redis
 
 from domain.enrollment import Access, AccessStatus, Enrollment, EnrollmentStatus, PaymentMethod
@@ -127,6 +130,43 @@ async def test_connect_subscribe_disconnect_cycles_leave_nothing_behind(
     finally:
         await redis.aclose()
     assert channels == []
+
+
+UPDATE_PRICE = """
+mutation($id: ID!, $in: UpdateCourseInput!) { updateCourse(id: $id, input: $in) { errors { code } } }
+"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_tabs_closing_while_their_cards_change_leave_nothing_behind(
+    gql: GraphQLClient, running: RunningApp, protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A card frame sent as its tab closes fails on the closing socket: the operation still ends,
+    unsubscribing from the hub, and nothing is logged at ERROR (a client leaving is no fault)."""
+    await create_course(gql, running, "race")
+    hub, admin = running.app.runtime.hub, running.token("admin-race", Role.ADMIN)
+    prices = itertools.count(1001)
+
+    async def change_prices(until_closed: asyncio.Event) -> None:
+        while not until_closed.is_set():  # every price change sends each open tab a frame
+            body = await gql(UPDATE_PRICE, {"id": "race", "in": {"price": next(prices)}}, admin)
+            assert body["data"]["updateCourse"]["errors"] == []
+
+    for _ in range(5):
+        closed = asyncio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            tabs = [
+                await stack.enter_async_context(signed_in(running.ws_url, running.token(f"r{i}"), protocol))
+                for i in range(20)
+            ]
+            for tab in tabs:
+                await card_of(tab, await tab.subscribe(COURSE_CARD, {"courseId": "race"}))
+            changes = asyncio.create_task(change_prices(closed))
+            await asyncio.sleep(0.2)
+        closed.set()
+        await changes
+        await until(lambda: hub.stats().subscribers == 0)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # About 4 KiB a frame from one cheap field (the fake events carry a long payment reference), so the
