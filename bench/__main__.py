@@ -20,12 +20,13 @@ from bench.harness import Stack, cache_hit_rates, stack, stop_server, store_patc
 from bench.peer import SCENARIO_ARGS, side_by_side
 from bench.peer import table as side_by_side_table
 from bench.scrape import scrape_cost
+from bench.store_floor import store_floor
 from bench.ws import LEGACY_WS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search", "export", "scrape")
+SCENARIOS = ("fanout", "tabs", "webhook", "enroll", "card", "memory", "search", "export", "scrape", "floor")
 
 
 def sizes() -> list[int]:
@@ -63,6 +64,8 @@ async def run_all(s: Stack) -> list[dict[str, Any]]:
     run = chosen()
     results: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=s.base_url, timeout=60, limits=limits) as client:
+        if "floor" in run:
+            results.append(await store_floor())  # a store of its own, before the others' load
         if "memory" in run:
             # First: a process does not return freed memory, so later scenarios would hide growth.
             results.append(await scenarios.idle_memory(s, client, int(os.environ.get("BENCH_IDLE", "5000"))))
@@ -123,6 +126,8 @@ def main() -> None:
         if peer_mode():
             stop_server(s.server)  # idle, it would still share the cores with the side-by-side runs
             side = side_by_side(s.mongo, s.redis, peer_scenarios())
+            if "floor" not in chosen():  # what the writes alone cost, beside the peer's columns
+                results.append(uvloop.run(store_floor()))
     text = table(results) if results else ""
     if side:
         text += (
