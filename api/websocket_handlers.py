@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -70,7 +71,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Message) -> None:
         if message["type"] == "complete" and _handed_over(message["id"]):
             return
-        await super().send_message(message)
+        # A frame for a client that has just gone is dropped, as in `api.legacy_ws`: raised, it
+        # reaches Strawberry's operation task, which logs it at ERROR ("Exception in worker
+        # task") unless the socket's own cleanup happened to cancel the task first.
+        with contextlib.suppress(WebSocketDisconnected):
+            await super().send_message(message)
 
     async def cleanup_operation(self, operation_id: str) -> None:
         member = self.members.pop(operation_id, None)
