@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,11 +32,35 @@ _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_S = 5.0
 
 
+# Its own generator: a test that seeds the global one must not make every pick the same.
+_PORTS = random.Random()
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel starts handing out ports for outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port nobody listens on, below the ephemeral range.
+
+    Not `bind(0)`: that hands out a port from the ephemeral range, which any connection opened
+    before the server binds it may take as its own end ("address already in use", seen once in
+    a full suite).
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _PORTS.randrange(max(1024, low // 2), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
         return port
+    raise RuntimeError(f"no free port found below {low}")
 
 
 def _die_with_parent() -> Callable[[], None] | None:

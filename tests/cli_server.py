@@ -20,7 +20,8 @@ import httpx2 as httpx
 
 from api.auth import issue_token
 from domain.viewer import Role
-from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, free_port
+from sandbox.embedded import free_port
+from tests.servers import AUTH_SECRET, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import uvicorn
 from api.app import App, create_app
 from api.auth import issue_token
 from domain.viewer import Role
+from sandbox.embedded import free_port
 from server.settings import Environment, Settings
 from server.websocket_protocol import UVICORN_WEBSOCKET_OPTIONS
 
@@ -33,12 +33,6 @@ PRODUCTION_PAYMENTS: dict[str, Any] = {
     # Production names its documents policy; these tests send documents of their own.
     "trusted_documents": "off",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_settings(mongodb_url: str, redis_url: str, **overrides: Any) -> Settings:
@@ -98,7 +92,10 @@ async def serve(settings: Settings) -> AsyncIterator[RunningApp]:
     async with asyncio.timeout(30):
         while not server.started:
             if task.done():
-                task.result()
+                try:
+                    task.result()
+                except SystemExit as exit:  # uvicorn's way to fail a startup: not this test run's
+                    raise RuntimeError(f"uvicorn did not start on port {settings.port}") from exit
             await asyncio.sleep(0.01)
     base = f"http://127.0.0.1:{settings.port}"
     try:

@@ -15,10 +15,10 @@ from starlette.applications import Starlette
 
 from domain.viewer import Role
 from integrations.ikhokha import signing
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from sandbox.ikhokha_standin import IkPayStandIn
 from tests.api.webhook_support import create_course, unique
-from tests.servers import GraphQLClient, RunningApp, free_port, serve, test_settings
+from tests.servers import GraphQLClient, RunningApp, serve, test_settings
 
 APP_ID = "IKTESTAPP"
 SECRET = "ik-test-app-secret-0123456789abcdef"

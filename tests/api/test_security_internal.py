@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from server.settings import Environment
-from tests.servers import RunningApp, free_port, serve, test_settings
+from tests.servers import RunningApp, serve, test_settings
 
 NGINX = Path(__file__).resolve().parent.parent.parent / "deploy" / "nginx.conf"
 

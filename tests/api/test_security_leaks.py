@@ -10,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 
 from domain.viewer import Role
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from tests import servers
 from tests.jobs.job_flows import approve, awaiting_approval, create_course, eventually, instance
 from tests.servers import RunningApp
@@ -21,7 +21,7 @@ SEEN = "query($id: ID!) { enrollment(id: $id) { approvedBy access { status lastE
 async def test_students_do_not_see_last_error_or_approved_by(
     mongo_server: ManagedServer, redis_server: ManagedServer
 ) -> None:
-    unreachable = f"http://127.0.0.1:{servers.free_port()}/lms"
+    unreachable = f"http://127.0.0.1:{free_port()}/lms"
     settings = servers.test_settings(
         mongo_server.url,
         redis_server.url,

@@ -6,7 +6,7 @@ import httpx2 as httpx
 from playwright.async_api import Browser, Page, expect
 
 from sandbox.demo import DEMO_STUDENT
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from tests.browser.pages import (
     ARTIFACTS,
     DESKTOP,
@@ -22,7 +22,7 @@ from tests.browser.pages import (
     seed,
     sign_in,
 )
-from tests.servers import GraphQLClient, free_port, serve
+from tests.servers import GraphQLClient, serve
 
 PYTHON = "Python for Beginners"
 GRAPHQL = "Real-time GraphQL"

@@ -19,10 +19,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from store.database import Collections, connect
 from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
-from tests.servers import free_port
 
 ENROLLWIRE = Path(sys.executable).with_name("enrollwire")
 ENROLL = """

@@ -27,8 +27,8 @@ from domain.gateway import (
 from domain.money import Money
 from integrations.ikhokha import signing
 from integrations.ikhokha.gateway import CALLBACK_PATH, IkhokhaConfig, IkhokhaGateway
+from sandbox.embedded import free_port
 from sandbox.ikhokha_standin import IkPayStandIn
-from tests.servers import free_port
 
 APP_ID = "IKSTANDINAPP"
 SECRET = "stand-in-app-secret-0123456789abcdef"

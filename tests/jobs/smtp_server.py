@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.servers import free_port
+from sandbox.embedded import free_port
 
 ACCEPTED = "250 OK"
 

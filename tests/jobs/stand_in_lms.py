@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.servers import free_port
+from sandbox.embedded import free_port
 
 
 def launch_url(enrollment_id: str) -> str:

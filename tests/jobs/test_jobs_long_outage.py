@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from tests.jobs.job_flows import (
     JOB_STATS,
     access_is,
@@ -24,7 +24,6 @@ from tests.jobs.job_flows import (
     job_settings,
 )
 from tests.jobs.stand_in_lms import OK, Reply, StandInLms, launch_url
-from tests.servers import free_port
 
 SCALE = 1 / 100
 OUTAGE_SECONDS = 20 * 60 * SCALE

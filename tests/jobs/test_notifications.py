@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.viewer import Role
 from integrations.mail.render import message_id
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from server.settings import Settings
 from tests.api.webhook_support import deliver, event
 from tests.jobs.job_flows import (
@@ -24,7 +24,6 @@ from tests.jobs.job_flows import (
 from tests.jobs.smtp_server import RecordingSmtp
 from tests.jobs.stand_in_lms import Reply, StandInLms, launch_url
 from tests.processes import kill_group, settings_env
-from tests.servers import free_port
 
 TITLE = "<script>alert(1)</script> & Friends"
 BANK = "Example Bank, account 1234567, branch 250655"

@@ -27,6 +27,15 @@ def test_free_port_is_bindable() -> None:
         sock.bind(("127.0.0.1", port))
 
 
+def test_free_ports_are_below_the_ports_outgoing_connections_take() -> None:
+    """An outgoing connection's own end comes from the ephemeral range: a port handed out there
+    could be taken by one before the server binds it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 <= port < low for port in ports)
+    assert len(ports) > 1
+
+
 def test_mongo_data_survives_a_restart(tmp_path: Path) -> None:
     with start_mongo(tmp_path / "mongo") as mongo:
         assert mongo.url == f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true"

@@ -26,13 +26,13 @@ import httpx2 as httpx
 from api.auth import issue_token
 from api.webhook_signature import HEADER, sign
 from domain.viewer import Role
-from sandbox.embedded import ManagedServer
+from sandbox.embedded import ManagedServer, free_port
 from store.database import Collections, connect
 from tests.jobs.job_flows import eventually
 from tests.jobs.stand_in_lms import Reply, StandInLms
 from tests.processes import HANG_GUARD, alive, children_of, kill_group, until_answers
 from tests.realtime.wsclient import ADMIN_EVENTS, COURSE_CARD, signed_in
-from tests.servers import AUTH_SECRET, WEBHOOK_SECRET, free_port
+from tests.servers import AUTH_SECRET, WEBHOOK_SECRET
 
 CLIENT_CLOSE_CODES = {1001, 1012}  # "going away" / "service restart": reconnect elsewhere
 
