@@ -43,7 +43,7 @@ from api.graphql_http import (
 )
 from api.legacy_ws import LegacyWSHandler
 from api.state import runtime_of
-from api.websocket_handlers import SocketContext, SocketTimer, TransportWSHandler
+from api.websocket_handlers import SocketAdapter, SocketContext, SocketTimer, TransportWSHandler
 from domain.errors import AuthError
 from resolvers.context import Context
 from resolvers.loaders import Loaders
@@ -75,6 +75,7 @@ def websocket_origins(settings: Settings) -> list[str]:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = SocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, cast
 
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
@@ -58,14 +56,6 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             )
             return
         await super().handle_start(message)
-
-    async def send_message(self, message: OperationMessage) -> None:
-        """A frame for a client that has just gone is dropped. Raised instead, it ends Strawberry's
-        operation task without closing the operation's event stream (its hub subscription then
-        lives on until garbage collection) and logs "Task exception was never retrieved" at
-        ERROR. The socket's own loop sees the close next and ends every operation properly."""
-        with contextlib.suppress(WebSocketDisconnected):
-            await super().send_message(message)
 
 
 def well_formed(operation_id: object, payload: object) -> bool:

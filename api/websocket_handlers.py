@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,6 +26,22 @@ from api.legacy_ws import well_formed
 from realtime.feeds.member import Member
 from realtime.feeds.socket import FAST_SEND, FastSend, Sink, current_sink
 from resolvers.context import Context
+
+
+class SocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's WebSocket adapter, except that a frame for a client that has just gone is
+    dropped rather than raised.
+
+    Raised, it reaches the protocol handler's operation task. The legacy handler then drops the
+    operation's event stream unclosed (its hub subscription lives on until garbage collection) and
+    logs "Task exception was never retrieved"; graphql-transport-ws logs "Exception in worker
+    task". Both at ERROR, for a client leaving. The socket's own loop sees the close next and
+    ends every operation, as for any other close.
+    """
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        with contextlib.suppress(WebSocketDisconnected):
+            await super().send_json(message)
 
 
 def _handed_over(operation_id: str) -> bool:
@@ -71,11 +87,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Message) -> None:
         if message["type"] == "complete" and _handed_over(message["id"]):
             return
-        # A frame for a client that has just gone is dropped, as in `api.legacy_ws`: raised, it
-        # reaches Strawberry's operation task, which logs it at ERROR ("Exception in worker
-        # task") unless the socket's own cleanup happened to cancel the task first.
-        with contextlib.suppress(WebSocketDisconnected):
-            await super().send_message(message)
+        await super().send_message(message)
 
     async def cleanup_operation(self, operation_id: str) -> None:
         member = self.members.pop(operation_id, None)
