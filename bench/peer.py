@@ -163,8 +163,9 @@ def side_by_side(mongo: ManagedServer, redis: ManagedServer, scenarios: list[str
 
     The store is restarted before every run: SecantusDB keeps a record of every retryable write
     for 30 minutes and walks them all on each write, so a store shared across runs charged each
-    run for the writes of the runs before it. Measured on 2026-12-06: the peer's store CPU per
-    webhook delivery was 14.6 ms on a fresh store and 78.9 ms after two enrollwire runs.
+    run for the writes of the runs before it. Measured on 2026-12-06 at the issue's sizes (README,
+    Benchmarks): the peer's store CPU per webhook delivery was 54.1 ms on a store of its own and
+    78.9 ms on the store its two enrollwire runs had used.
     """
     peer = prepare()
     before = baseline()
