@@ -60,10 +60,6 @@ class MongoEnrollmentStore:
         refused = insert.refused
         if refused is None:
             return enrollment_from(insert.doc)
-        if await self._enrollments.find_one({"_id": insert.doc["_id"]}, {"_id": 1}):
-            # Its id is new: an earlier try of this very insert got it written (a batch that
-            # failed as a whole is written again one by one), whichever index now refuses it.
-            return enrollment_from(insert.doc)
         if refused.get("code") != DUPLICATE_KEY:
             raise WriteError(refused.get("errmsg", "insert refused"), refused.get("code"), dict(refused))
         if ONE_ACTIVE_INDEX in str(refused.get("errmsg")) or "userId" in (refused.get("keyPattern") or {}):
@@ -72,8 +68,16 @@ class MongoEnrollmentStore:
 
     async def _insert_many(self, inserts: list[_Insert]) -> None:
         refused = await insert_each(self._enrollments, [insert.doc for insert in inserts])
+        if not refused:
+            return
+        # A refused document already stored under its own new id was written by an earlier try of
+        # this very insert (a batch that failed as a whole is written again one by one), whichever
+        # index now refuses it: one read for the whole batch tells those apart.
+        ids = [inserts[index].doc["_id"] for index in refused]
+        written = {doc["_id"] async for doc in self._enrollments.find({"_id": {"$in": ids}}, {"_id": 1})}
         for index, error in refused.items():
-            inserts[index].refused = error
+            if inserts[index].doc["_id"] not in written:
+                inserts[index].refused = error
 
     async def get(self, enrollment_id: str) -> Enrollment | None:
         doc = await self._enrollments.find_one({"_id": enrollment_id})
